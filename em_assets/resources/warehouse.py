@@ -92,6 +92,17 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 raise
         return inserted
 
+    def append(self, table: str, frame: pl.DataFrame) -> int:
+        """Insert rows without deleting any (append-only logs such as ``llm_calls``)."""
+        _check_identifier(table)
+        if not frame.height:
+            return 0
+        with self.connect() as con:
+            con.register("_em_append", frame.to_arrow())
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _em_append")
+            con.unregister("_em_append")
+        return frame.height
+
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as con:
             relation = con.sql(sql, params=params or None)
