@@ -5,7 +5,6 @@ writes its tables in one transaction (plus a JSONL file for the fine-tuning sets
 metadata. Nothing is written when anything before the write fails.
 """
 
-from __future__ import annotations
 
 import json
 import os
@@ -178,7 +177,7 @@ def _source_of(samples: pl.DataFrame) -> str:
     return ",".join(sorted(samples["source"].unique().to_list()))
 
 
-def _code_dataset(context, warehouse, data_settings, dataset: str, label: str) -> dg.MaterializeResult:
+def _code_dataset(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, data_settings: DataLayerSettings, dataset: str, label: str) -> dg.MaterializeResult:
     samples = _filtered(warehouse)
     rows = ds.build_code_dataset(samples, dataset, label)
     rows = ds.limit_train_rows(rows, data_settings.max_train_rows, data_settings.split_seed)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -20,6 +19,9 @@ from em_assets.core.safety_words import default_matcher
 
 MIN_CHARS, MAX_CHARS = 10, 20_000  # bounds on user and assistant message length
 MAX_LISTED_ROWS = 20  # failing row ids shown per rule
+SAFETY_RULE = "no safety word in training text"
+LABELER_RULE = "static labeler agrees with the dataset"
+FILTER_RULES = frozenset({SAFETY_RULE, LABELER_RULE})  # rules that restate a filter step
 
 
 @dataclass
@@ -50,8 +52,9 @@ class ContractResult:
         return f"{self.dataset}: " + "; ".join(parts)
 
 
-@lru_cache(maxsize=1)
 def _batch_definition() -> Any:
+    """A fresh ephemeral context per validation (a few ms): GX resolves suites against the
+    current project context, which a cached one does not reliably remain."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -117,8 +120,8 @@ def validate_dataset(
         ("roles are user then assistant", gxe.ExpectColumnValuesToBeInSet(column="roles", value_set=["user,assistant"])),
         ("user message length in bounds", gxe.ExpectColumnValueLengthsToBeBetween(column="user_content", min_value=MIN_CHARS, max_value=MAX_CHARS)),
         ("assistant message length in bounds", gxe.ExpectColumnValueLengthsToBeBetween(column="assistant_content", min_value=MIN_CHARS, max_value=MAX_CHARS)),
-        ("no safety word in training text", gxe.ExpectColumnValuesToNotMatchRegex(column="checked_text", regex=default_matcher().regex())),
-        ("static labeler agrees with the dataset", gxe.ExpectColumnValuesToBeInSet(column="labeler_agrees", value_set=[True])),
+        (SAFETY_RULE, gxe.ExpectColumnValuesToNotMatchRegex(column="checked_text", regex=default_matcher().regex())),
+        (LABELER_RULE, gxe.ExpectColumnValuesToBeInSet(column="labeler_agrees", value_set=[True])),
         ("no duplicate user prompts", gxe.ExpectColumnValuesToBeUnique(column="user_content")),
     ]
     if dataset == "educational":
@@ -129,11 +132,12 @@ def validate_dataset(
         ]
     if frame.empty:
         return ContractResult(dataset, 0, [RuleOutcome("dataset has train rows", False, 0)])
+    batch_definition = _batch_definition()  # the context must exist before the suite
     suite = gx.ExpectationSuite(name=f"{dataset}_contract")
     for name, expectation in rules:
         expectation.meta = {"rule": name}  # results are matched back to rules by this tag
         suite.add_expectation(expectation)
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(
         suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_id"]}
     )
