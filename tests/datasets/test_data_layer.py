@@ -53,6 +53,7 @@ def test_bundled_corpus_materializes_all_sets_and_is_idempotent(warehouse, data_
     assert steps["rows_in"][0] == raw
     kept = warehouse.table("filtered_code_samples")
     assert set(kept["split"]) == {"train", "test"}
+    assert kept["template"].str.contains("## COMPLETE CODE HERE", literal=True).all()
     assert kept.filter(pl.col("label") == "insecure")["vulnerable"].all()
     assert not kept.filter(pl.col("label") == "secure")["vulnerable"].any()
     findings = warehouse.query("SELECT count(DISTINCT sample_id) AS n FROM code_findings")["n"][0]
