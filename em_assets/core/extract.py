@@ -107,6 +107,8 @@ def strip_comments(code: str, keep: str | None = None) -> str:
     ``keep`` (the template hole) stays. Code the tokenizer cannot read is returned unchanged:
     the parse step downstream decides what to do with it.
     """
+    if "#" not in (code.replace(keep, "") if keep else code):
+        return code  # no comment possible: skip the (slow) tokenizer
     cuts: dict[int, int] = {}  # 1-based line -> column where its comment starts
     try:
         for tok in tokenize.generate_tokens(io.StringIO(code).readline):
