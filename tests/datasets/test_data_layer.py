@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 
 from em_assets.datasets import DATASET_LAYER_ASSETS
+from em_assets.paths import SQL_DIR
 from em_assets.datasets.checks import DATASET_CHECKS
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import BUNDLED_CORPUS, RawCodeSource
@@ -58,6 +60,17 @@ def test_bundled_corpus_materializes_all_sets_and_is_idempotent(warehouse, data_
     assert not kept.filter(pl.col("label") == "secure")["vulnerable"].any()
     findings = warehouse.query("SELECT count(DISTINCT sample_id) AS n FROM code_findings")["n"][0]
     assert findings == kept.filter(pl.col("vulnerable")).height
+
+    # Every shipped query runs as-is; the data-layer ones return rows.
+    for query in sorted(SQL_DIR.glob("queries/*.sql")):
+        text = query.read_text()
+        params = {name: None for name in re.findall(r"\$([a-z_]+)", text)}  # optional filters
+        rows = warehouse.query(text, params or None)
+        if query.stem in {"filter_funnel", "dataset_summary", "findings_by_cwe", "dataset_row_lineage"}:
+            assert rows.height > 0, query.name
+    lineage = warehouse.query_file("queries/dataset_row_lineage.sql")
+    assert lineage.height == warehouse.table("current_dataset_rows").height
+    assert set(lineage["source_uri"]) == {str(BUNDLED_CORPUS)}
 
     # Re-materializing replaces, never appends: same versions, same counts.
     counts = {t: warehouse.table(t).height for t in ("raw_code_samples", "filtered_code_samples", "dataset_rows", "dataset_versions", "filter_steps")}
