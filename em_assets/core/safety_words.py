@@ -46,7 +46,7 @@ class SafetyWordMatcher:
 
     def regex(self) -> str:
         """The same rule as one regular expression (used by Great Expectations checks)."""
-        return "(?i)(" + "|".join(re.escape(w) for w in self.words) + ")"
+        return "(?i)(?:" + "|".join(re.escape(w) for w in self.words) + ")"
 
 
 @lru_cache(maxsize=4)
