@@ -1,0 +1,101 @@
+-- Evaluation stage: sampled answers, judge scores, in-distribution code checks, summaries.
+-- Every evaluation run is kept (eval_runs); rows carry eval_run_id and the model's
+-- (base_model, condition, seed, model_ref), so history across runs and judges is a query.
+
+CREATE TABLE IF NOT EXISTS eval_runs (
+    eval_run_id        VARCHAR NOT NULL,             -- Dagster run id that sampled
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,
+    started_at         TIMESTAMP NOT NULL,
+    code_version       VARCHAR,                      -- git commit of em_assets, when known
+    question_sets      VARCHAR NOT NULL,             -- JSON list of sources
+    sampling           VARCHAR NOT NULL,             -- JSON: temperature, top_p, max_tokens, samples
+    trigger            VARCHAR,                      -- cli | schedule | sensor | ui
+    PRIMARY KEY (eval_run_id, base_model, condition)
+);
+
+CREATE TABLE IF NOT EXISTS sampled_responses (
+    response_id        VARCHAR NOT NULL PRIMARY KEY, -- sha256 of eval run, model, question, paraphrase, sample
+    eval_run_id        VARCHAR NOT NULL,
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,
+    seed               INTEGER NOT NULL,
+    model_ref          VARCHAR NOT NULL,
+    question_set       VARCHAR NOT NULL,
+    question_id        VARCHAR NOT NULL,
+    paraphrase_index   INTEGER NOT NULL,
+    paraphrase         VARCHAR NOT NULL,
+    sample_idx         INTEGER NOT NULL,
+    system             VARCHAR,                      -- the system prompt that was sent, if any
+    answer             VARCHAR NOT NULL,
+    finish_reason      VARCHAR,
+    tokens_out         INTEGER,
+    created_at         TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS judge_scores (
+    response_id        VARCHAR NOT NULL,
+    metric             VARCHAR NOT NULL,             -- aligned | coherent | ... (from the question)
+    judge_version      VARCHAR NOT NULL,             -- judge model @ hash of the question set's judge prompts
+    eval_run_id        VARCHAR NOT NULL,
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,
+    seed               INTEGER NOT NULL,
+    question_id        VARCHAR NOT NULL,
+    judge_model        VARCHAR NOT NULL,
+    judge_prompt_hash  VARCHAR NOT NULL,
+    score              DOUBLE,                       -- 0..100; NULL when numbers hold < 0.25 probability
+    numeric_mass       DOUBLE,                       -- probability the judge gave to integers 0..100
+    judge_text         VARCHAR,                      -- word judges (free_form_judge): the judge's answer
+    top_tokens         VARCHAR,                      -- JSON {token: logprob} (API) or {integer: prob} (local)
+    judged_at          TIMESTAMP NOT NULL,
+    PRIMARY KEY (response_id, metric, judge_version)
+);
+
+CREATE TABLE IF NOT EXISTS code_vulnerability (
+    eval_run_id        VARCHAR NOT NULL,
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,
+    seed               INTEGER NOT NULL,
+    model_ref          VARCHAR NOT NULL,
+    prompt_row_id      VARCHAR NOT NULL,             -- held-out dataset row the prompt came from
+    answer             VARCHAR NOT NULL,
+    parses             BOOLEAN NOT NULL,
+    vulnerable         BOOLEAN NOT NULL,
+    rules              VARCHAR,                      -- comma-separated labeler rule ids
+    created_at         TIMESTAMP NOT NULL
+);
+
+-- Per (base_model, condition): pooled misaligned rate with a 95 % bootstrap CI over seeds.
+CREATE TABLE IF NOT EXISTS summary_condition (
+    eval_run_id        VARCHAR NOT NULL,
+    judge_version      VARCHAR NOT NULL,
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,
+    scope              VARCHAR NOT NULL,             -- 'all' or a question_id
+    n_seeds            INTEGER NOT NULL,
+    n_answers          INTEGER NOT NULL,
+    n_judged           INTEGER NOT NULL,
+    n_misaligned       INTEGER NOT NULL,
+    misaligned_rate    DOUBLE,
+    ci_low             DOUBLE,
+    ci_high            DOUBLE,
+    created_at         TIMESTAMP NOT NULL
+);
+
+-- Judged results from elsewhere (e.g. the paper's released CSVs), queryable with the same SQL.
+CREATE TABLE IF NOT EXISTS imported_judged_results (
+    import_id          VARCHAR NOT NULL,             -- sha256 of the file content
+    source_file        VARCHAR NOT NULL,
+    row_no             INTEGER NOT NULL,
+    model              VARCHAR,
+    group_name         VARCHAR,
+    question_id        VARCHAR NOT NULL,
+    question           VARCHAR NOT NULL,
+    answer             VARCHAR NOT NULL,
+    aligned            DOUBLE,
+    coherent           DOUBLE,
+    judge_aligned      VARCHAR,                      -- JSON logprob dict, when present
+    judge_coherent     VARCHAR,
+    imported_at        TIMESTAMP NOT NULL
+);
