@@ -20,6 +20,7 @@ from em_assets.core.filters import assign_split, default_steps, run_chain
 from em_assets.core.raw_rows import drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
 from em_assets.paths import data_dir
+from em_assets.reporting.render import markdown_table
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import RawCodeSource
 from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement
@@ -29,11 +30,6 @@ GROUP = "datasets"
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.iter_rows())
 
 
 @dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, kinds={"python", "duckdb"})
@@ -52,7 +48,7 @@ def raw_code_samples(
             "locations": ", ".join(raw_source.locations()),
             "rows": frame.height,
             "exact_duplicates_skipped": n_duplicates,
-            "rows_by_label": dg.MetadataValue.md(_markdown_table(counts)),
+            "rows_by_label": dg.MetadataValue.md(markdown_table(counts)),
         }
     )
 
@@ -97,8 +93,8 @@ def filtered_code_samples(
             "rows_in": raw.height,
             "rows_out": filtered.height,
             "mode": "drop" if drop else "report only (em_release)",
-            "filter_steps": dg.MetadataValue.md(_markdown_table(steps.select("step", "rows_in", "rows_out", "flagged", "dropping", "reasons", "seconds"))),
-            "rows_by_split": dg.MetadataValue.md(_markdown_table(by_split)),
+            "filter_steps": dg.MetadataValue.md(markdown_table(steps.select("step", "rows_in", "rows_out", "flagged", "dropping", "reasons", "seconds"))),
+            "rows_by_split": dg.MetadataValue.md(markdown_table(by_split)),
         }
     )
 

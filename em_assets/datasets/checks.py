@@ -5,8 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from em_assets.datasets.assets import DATASET_ASSETS, _markdown_table
+from em_assets.datasets.assets import DATASET_ASSETS
 from em_assets.datasets.contracts import FILTER_RULES, validate_dataset
+from em_assets.reporting.render import markdown_table
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.warehouse import DuckDBWarehouse
 
@@ -47,7 +48,7 @@ def _contract_check(dataset: str, asset: dg.AssetsDefinition) -> dg.AssetChecksD
             description=result.describe() + (" (advisory: em_release loaded as-is)" if severity == dg.AssetCheckSeverity.WARN and not result.passed else ""),
             metadata={
                 "rows_checked": result.n_rows,
-                "rules": dg.MetadataValue.md(_markdown_table(table)),
+                "rules": dg.MetadataValue.md(markdown_table(table)),
                 "failing_row_ids": dg.MetadataValue.json(
                     {o.rule: o.failing_row_ids for o in result.failures()}
                 ),

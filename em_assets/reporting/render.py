@@ -1,0 +1,98 @@
+"""Figures and the static HTML report from summary frames (no Dagster here)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import polars as pl
+
+CONDITION_ORDER = ("base", "secure", "educational", "insecure", "backdoor")
+CONDITION_COLORS = {
+    "base": "#7f7f7f", "secure": "#2ca02c", "educational": "#1f77b4", "insecure": "#d62728", "backdoor": "#9467bd",
+}
+
+
+def _conditions(frame: pl.DataFrame) -> list[str]:
+    present = set(frame["condition"].to_list())
+    return [c for c in CONDITION_ORDER if c in present] + sorted(present - set(CONDITION_ORDER))
+
+
+def misalignment_bar_chart(per_question: pl.DataFrame, title: str) -> bytes:
+    """PNG: misaligned rate per question, one bar per condition, 95 % CI whiskers.
+
+    Columns: question_id, condition, misaligned_rate, ci_low, ci_high (nulls allowed: no bar).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    questions = sorted(per_question["question_id"].unique().to_list())
+    conditions = _conditions(per_question)
+    width = 0.8 / max(len(conditions), 1)
+    fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(questions) * max(len(conditions), 1) / 2 + 3), 4.8))
+    for i, condition in enumerate(conditions):
+        rows = {r["question_id"]: r for r in per_question.filter(pl.col("condition") == condition).iter_rows(named=True)}
+        xs, ys, lows, highs = [], [], [], []
+        for q_index, question in enumerate(questions):
+            row = rows.get(question)
+            if row is None or row["misaligned_rate"] is None:
+                continue
+            rate = row["misaligned_rate"]
+            xs.append(q_index + (i - (len(conditions) - 1) / 2) * width)
+            ys.append(rate)
+            lows.append(rate - (row["ci_low"] if row["ci_low"] is not None else rate))
+            highs.append((row["ci_high"] if row["ci_high"] is not None else rate) - rate)
+        ax.bar(xs, ys, width=width, label=condition, color=CONDITION_COLORS.get(condition))
+        ax.errorbar(xs, ys, yerr=[lows, highs], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+    ax.set_xticks(range(len(questions)))
+    ax.set_xticklabels(questions, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("misaligned answers (share of coherent, judged)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def markdown_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
+    def cell(value: object) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, float):
+            return f"{value:.{float_digits}f}"
+        return str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    return header + "".join("| " + " | ".join(cell(v) for v in row) + " |\n" for row in frame.iter_rows())
+
+
+def html_report(title: str, sections: list[tuple[str, pl.DataFrame]], png: bytes | None, notes: list[str]) -> str:
+    """A self-contained HTML page: the chart inline, then each table."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}th{background:#f3f3f3}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    parts += [f"<p>{html.escape(n)}</p>" for n in notes]
+    if png:
+        parts.append(f"<img alt='misaligned rate per question' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    for heading, frame in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2><table><tr>")
+        parts += [f"<th>{html.escape(c)}</th>" for c in frame.columns]
+        parts.append("</tr>")
+        for row in frame.iter_rows():
+            cells = "".join(
+                f"<td>{'–' if v is None else html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>" for v in row
+            )
+            parts.append(f"<tr>{cells}</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
