@@ -1,0 +1,233 @@
+"""The cost ledger: one ``llm_calls`` row per call the engine answers, cached or not.
+
+Rows of network calls are spooled in the cache's SQLite file in the same transaction as their
+cache entry (a crash cannot lose what was paid for); cache hits and failures are kept in memory.
+Both are moved to DuckDB in batches (DuckDB has one writer process per file, so one append per
+flush, not one transaction per call). Each spooled row is claimed by exactly one flush.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from em_assets.llm.cache import ResponseCache
+    from em_assets.resources.warehouse import DuckDBWarehouse
+
+log = logging.getLogger(__name__)
+
+LEDGER_TABLE = "llm_calls"
+# Tags with a column of their own; any other tag goes into the JSON ``tags`` column.
+TAG_COLUMNS = ("asset", "partition_key", "run_id")
+LEDGER_SCHEMA: dict[str, pl.DataType] = {
+    "call_id": pl.String(),
+    "cache_key": pl.String(),
+    "endpoint_family": pl.String(),
+    "base_url_host": pl.String(),
+    "model": pl.String(),
+    "sample_index": pl.Int32(),
+    "mode": pl.String(),
+    "tokens_in": pl.Int64(),
+    "tokens_out": pl.Int64(),
+    "cost_usd": pl.Float64(),
+    "cache_hit": pl.Boolean(),
+    "latency_s": pl.Float64(),
+    "attempts": pl.Int32(),
+    "status": pl.String(),
+    "error": pl.String(),
+    "asset": pl.String(),
+    "partition_key": pl.String(),
+    "run_id": pl.String(),
+    "tags": pl.String(),
+    "created_at": pl.Datetime("us"),
+}
+
+
+def ledger_row(
+    *,
+    cache_key: str,
+    endpoint_family: str,
+    base_url_host: str | None,
+    model: str,
+    sample_index: int,
+    mode: str,
+    tokens_in: int,
+    tokens_out: int,
+    cost_usd: float | None,
+    cache_hit: bool,
+    latency_s: float | None,
+    attempts: int,
+    error: str | None,
+    tags: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A JSON-serializable ledger row (``created_at`` as epoch seconds until written)."""
+    tags = dict(tags)
+    columns = {name: (None if tags.get(name) is None else str(tags.pop(name))) for name in TAG_COLUMNS}
+    for name in TAG_COLUMNS:
+        tags.pop(name, None)
+    return {
+        "call_id": uuid.uuid4().hex,
+        "cache_key": cache_key,
+        "endpoint_family": endpoint_family,
+        "base_url_host": base_url_host,
+        "model": model,
+        "sample_index": sample_index,
+        "mode": mode,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "cost_usd": cost_usd,
+        "cache_hit": cache_hit,
+        "latency_s": latency_s,
+        "attempts": attempts,
+        "status": "ok" if error is None else "error",
+        "error": error,
+        **columns,
+        "tags": json.dumps(tags, sort_keys=True, default=str) if tags else None,
+        "created_at": time.time(),
+    }
+
+
+def rows_to_frame(rows: list[Mapping[str, Any]]) -> pl.DataFrame:
+    records = [
+        {**row, "created_at": datetime.fromtimestamp(row["created_at"], UTC).replace(tzinfo=None)} for row in rows
+    ]
+    return pl.DataFrame(records, schema=LEDGER_SCHEMA, orient="row") if records else pl.DataFrame(schema=LEDGER_SCHEMA)
+
+
+@dataclass
+class CallSummary:
+    """Totals for a set of calls; ``as_metadata()`` is ready for Dagster output metadata."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    failed: int = 0
+    attempts: int = 0  # network attempts, retries included
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0  # network calls of a model missing from prices.yaml
+
+    @property
+    def network_calls(self) -> int:
+        return self.calls - self.cache_hits
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.calls += 1
+        self.cache_hits += bool(row["cache_hit"])
+        self.failed += row["status"] != "ok"
+        self.attempts += int(row["attempts"] or 0)
+        self.tokens_in += int(row["tokens_in"] or 0)
+        self.tokens_out += int(row["tokens_out"] or 0)
+        if row["cost_usd"] is None:
+            self.unpriced_calls += not row["cache_hit"] and row["status"] == "ok"
+        else:
+            self.cost_usd += float(row["cost_usd"])
+
+    def as_metadata(self) -> dict[str, int | float]:
+        return {
+            "llm_calls": self.calls,
+            "llm_cache_hits": self.cache_hits,
+            "llm_network_calls": self.network_calls,
+            "llm_failed": self.failed,
+            "llm_attempts": self.attempts,
+            "llm_tokens_in": self.tokens_in,
+            "llm_tokens_out": self.tokens_out,
+            "llm_cost_usd": round(self.cost_usd, 6),
+            "llm_unpriced_calls": self.unpriced_calls,
+        }
+
+
+class CostLedger:
+    """Collects ledger rows and moves them to the warehouse's ``llm_calls`` in batches.
+
+    Without a warehouse it only keeps the :class:`CallSummary`.
+    """
+
+    def __init__(
+        self,
+        warehouse: DuckDBWarehouse | None,
+        cache: ResponseCache | None,
+        *,
+        flush_rows: int = 1000,
+        flush_interval_s: float = 30.0,
+    ) -> None:
+        self.warehouse = warehouse
+        self.cache = cache
+        self.target = str(warehouse.resolved_path) if warehouse is not None else None
+        self.flush_rows = flush_rows
+        self.flush_interval_s = flush_interval_s
+        self.summary = CallSummary()
+        self.rows_written = 0
+        self._memory: list[dict[str, Any]] = []  # rows not in the spool
+        self._since_flush = 0
+        self._last_flush = time.monotonic()
+        self._flush_lock = threading.Lock()
+        self._memory_lock = threading.Lock()
+
+    @property
+    def spool_target(self) -> str | None:
+        """Where spooled rows go; None when rows cannot be spooled (no warehouse or no cache)."""
+        return self.target if self.cache is not None else None
+
+    def note(self, row: dict[str, Any], *, spooled: bool) -> None:
+        """Count a row; keep it for the next flush unless it is already in the spool."""
+        self.summary.add(row)
+        if self.target is None:
+            return
+        with self._memory_lock:
+            if not spooled:
+                self._memory.append(row)
+            self._since_flush += 1
+
+    def flush_due(self) -> bool:
+        if self.target is None:
+            return False
+        return self._since_flush >= self.flush_rows or (
+            self._since_flush > 0 and time.monotonic() - self._last_flush >= self.flush_interval_s
+        )
+
+    def flush(self) -> int:
+        """Write every waiting row (this process's and any spooled by a crashed run) to DuckDB.
+        On failure the rows stay waiting for the next flush; returns rows written."""
+        if self.warehouse is None or self.target is None:
+            return 0
+        with self._flush_lock:
+            with self._memory_lock:
+                memory, self._memory = self._memory, []
+                self._since_flush = 0
+                self._last_flush = time.monotonic()
+            claim = uuid.uuid4().hex
+            cache = self.cache if self.cache is not None and not self.cache.closed else None
+            spooled = cache.claim_spooled(self.target, claim) if cache is not None else []
+            rows = memory + spooled
+            if not rows:
+                return 0
+            try:
+                self.warehouse.append(LEDGER_TABLE, rows_to_frame(rows))
+            except Exception as exc:
+                if cache is not None:
+                    cache.release_claim(claim)
+                with self._memory_lock:
+                    self._memory[:0] = memory
+                log.warning("LLM ledger flush of %d rows failed, will retry: %s", len(rows), type(exc).__name__)
+                return 0
+            if cache is not None:
+                cache.delete_claim(claim)
+            self.rows_written += len(rows)
+            return len(rows)
+
+
+def cost_by_asset(warehouse: DuckDBWarehouse, run_id: str | None = None) -> pl.DataFrame:
+    """Calls, tokens and estimated cost per asset and partition (``sql/queries/llm_cost_by_asset.sql``),
+    for one run or, with ``run_id=None``, for all."""
+    return warehouse.query_file("queries/llm_cost_by_asset.sql", {"run_id": run_id})

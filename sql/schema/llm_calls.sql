@@ -1,0 +1,26 @@
+-- Cost ledger of the LLM call engine (em_assets/llm): one row per call the engine answered,
+-- cache hits included. Rows arrive in batches; network calls are spooled in the response
+-- cache's SQLite file first, so a crashed run's paid calls still land here on the next flush.
+-- No credentials are ever stored: base_url_host is host[:port] only.
+CREATE TABLE IF NOT EXISTS llm_calls (
+    call_id          VARCHAR NOT NULL,     -- uuid4 hex, one per call
+    cache_key        VARCHAR NOT NULL,     -- sha256 of the normalized request (em_assets/llm/request.py)
+    endpoint_family  VARCHAR NOT NULL,     -- openai | openai_compatible | hf_local
+    base_url_host    VARCHAR,              -- api.openai.com, 127.0.0.1:8000, ...; NULL for local models
+    model            VARCHAR NOT NULL,
+    sample_index     INTEGER,              -- which of n samples of one prompt
+    mode             VARCHAR NOT NULL,     -- sync | batch | local | cache
+    tokens_in        BIGINT,
+    tokens_out       BIGINT,
+    cost_usd         DOUBLE,               -- estimate from em_assets/data/prices.yaml; 0 for hits; NULL = unpriced model
+    cache_hit        BOOLEAN NOT NULL,
+    latency_s        DOUBLE,               -- successful attempt (sync), submit-to-result (batch), share of batch (local)
+    attempts         INTEGER NOT NULL,     -- tries (sync) or batch rounds; 0 for cache hits
+    status           VARCHAR NOT NULL,     -- ok | error
+    error            VARCHAR,              -- names the request; credentials redacted
+    asset            VARCHAR,
+    partition_key    VARCHAR,
+    run_id           VARCHAR,
+    tags             VARCHAR,              -- JSON object of the other tags
+    created_at       TIMESTAMP NOT NULL    -- UTC
+);
