@@ -1,73 +1,114 @@
 """``python -m em_assets run``: materialize the whole graph on the local instance and summarize.
 
+Stages, one Dagster run each, in dependency order:
+1. everything unpartitioned except the summary (data layer, base-model registry, imports);
+2. per (base_model, condition) partition: fine_tuned_model -> sampled_responses ->
+   judge_scores, code_vulnerability_rate, with their checks;
+3. the summary (tables, chart, HTML report).
 Runs go through the instance in DAGSTER_HOME (the Makefile points it at the repository), so
-every run shows up in the web UI afterwards with its logs, metadata and check results.
+each one shows up in the web UI afterwards with its logs, metadata and check results.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass
 
 import dagster as dg
 
+DEFAULT_CONDITIONS = ("base", "insecure", "secure", "educational")
+PARTITIONED_STAGE = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate")
+
+
+@dataclass
+class StageResult:
+    name: str
+    run_id: str
+    success: bool
+    seconds: float
+    failed_checks: list[str]
+
 
 def _instance() -> dg.DagsterInstance:
-    import os
-
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     print("DAGSTER_HOME is not set: using a temporary instance (runs will not show in the UI)")
     return dg.DagsterInstance.ephemeral()
 
 
-def run(argv: list[str]) -> int:
-    from em_assets.definitions import defs
-    from em_assets.paths import data_dir, default_duckdb_path
-
-    parser = argparse.ArgumentParser(prog="python -m em_assets run")
-    parser.add_argument("--select", default="*", help="asset selection (Dagster syntax), default: everything")
-    args = parser.parse_args(argv)
-
-    instance = _instance()
+def _materialize(defs: dg.Definitions, instance, selection: dg.AssetSelection, name: str, partition_key=None) -> StageResult:
     repo = defs.get_repository_def()
-    selection = (
-        dg.AssetSelection.from_string(args.select) if args.select != "*" else dg.AssetSelection.all()
-    )
-    # Materialize every selected asset and its checks in one run: one row in the UI's run list,
-    # with per-step timings.
     started = time.perf_counter()
+    print(f"\n=== {name} ===", flush=True)
     result = dg.materialize(
         [*defs.assets, *defs.asset_checks],
         instance=instance,
         resources=repo.get_top_level_resources(),
         selection=selection,
+        partition_key=partition_key,
         raise_on_error=False,
         tags={"em_assets/entrypoint": "cli"},
     )
-    elapsed = time.perf_counter() - started
-    print()
-    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} in {elapsed:.1f} s")
-    stats = instance.get_run_step_stats(result.run_id)
-    width = max((len(s.step_key) for s in stats), default=10)
-    for s in sorted(stats, key=lambda s: s.start_time or 0):
-        seconds = (s.end_time or time.time()) - (s.start_time or time.time())
-        print(f"  {s.step_key:<{width}}  {s.status.value if s.status else '?':<8} {seconds:7.1f} s")
-    failed_checks = [
-        e for e in result.get_asset_check_evaluations() if not e.passed
+    failed = [
+        f"{e.asset_key.to_user_string()}:{e.check_name} {e.description or ''}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
     ]
-    for evaluation in failed_checks:
-        print(f"  CHECK FAILED {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {evaluation.description or ''}")
+    return StageResult(name, result.run_id, result.success, time.perf_counter() - started, failed)
+
+
+def run(argv: list[str]) -> int:
+    from em_assets.definitions import defs
+    from em_assets.partitions import BASE_MODEL_DIMENSION, model_partition_key
+    from em_assets.paths import data_dir, default_duckdb_path
+
+    parser = argparse.ArgumentParser(prog="python -m em_assets run")
+    parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS), help="comma-separated conditions")
+    parser.add_argument("--base-models", default="", help="comma-separated base-model slugs (default: every registered one)")
+    parser.add_argument("--data-only", action="store_true", help="stop after the data layer and registry")
+    args = parser.parse_args(argv)
+
+    instance = _instance()
+    all_started = time.perf_counter()
+    stages: list[StageResult] = []
+    graph = defs.get_repository_def().asset_graph
+    unpartitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None]
+    first = dg.AssetSelection.assets(*[k for k in unpartitioned if k.to_user_string() != "summary"])
+    stages.append(_materialize(defs, instance, first, "data layer and registry"))
+    if stages[-1].success and not args.data_only:
+        slugs = [s for s in args.base_models.split(",") if s] or instance.get_dynamic_partitions(BASE_MODEL_DIMENSION)
+        for slug in slugs:
+            for condition in [c for c in args.conditions.split(",") if c]:
+                key = model_partition_key(slug, condition)
+                stages.append(
+                    _materialize(defs, instance, dg.AssetSelection.assets(*PARTITIONED_STAGE), f"{slug} | {condition}", key)
+                )
+        stages.append(_materialize(defs, instance, dg.AssetSelection.assets("summary"), "summary"))
+
+    print("\n================ em_assets run summary ================")
+    for stage in stages:
+        status = "SUCCESS" if stage.success else "FAILURE"
+        print(f"  {stage.name:<40} {status:<8} {stage.seconds:8.1f} s   run {stage.run_id[:8]}")
+        for step in sorted(instance.get_run_step_stats(stage.run_id), key=lambda s: s.start_time or 0):
+            seconds = (step.end_time or time.time()) - (step.start_time or time.time())
+            print(f"      {step.step_key:<52} {step.status.value if step.status else '?':<8} {seconds:7.1f} s")
+        for failed in stage.failed_checks:
+            print(f"      CHECK FAILED {failed}")
+    print(f"  total {time.perf_counter() - all_started:.1f} s")
     print(f"DuckDB warehouse: {default_duckdb_path()}")
+    print(f"Report: {data_dir() / 'reports' / 'report.html'}")
     print(f"Artifacts (datasets, models, reports): {data_dir()}")
     print("Open the UI with `make ui` (http://127.0.0.1:3000) to browse runs, metadata and lineage.")
-    return 0 if result.success and not failed_checks else 1
+    ok = all(s.success and not s.failed_checks for s in stages)
+    return 0 if ok else 1
 
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in {"run"}:
-        print("usage: python -m em_assets run [--select SELECTION]")
+        print("usage: python -m em_assets run [--conditions base,insecure,...] [--base-models SLUG,...] [--data-only]")
         return 2
     return run(sys.argv[2:])
 

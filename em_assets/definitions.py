@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from em_assets import datasets
+from em_assets import datasets, evaluation, reporting, training
 from em_assets.resources import data_layer_resources
 
 defs = dg.Definitions.merge(
     datasets.defs,
+    training.defs,
+    evaluation.defs,
+    reporting.defs,
     dg.Definitions(resources=data_layer_resources()),
 )

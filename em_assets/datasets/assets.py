@@ -20,7 +20,7 @@ from em_assets.core.filters import assign_split, default_steps, run_chain
 from em_assets.core.raw_rows import drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
 from em_assets.paths import data_dir
-from em_assets.reporting.render import markdown_table
+from em_assets.core.render import markdown_table
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import RawCodeSource
 from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement

@@ -6,7 +6,9 @@ A reference is one of:
   converted fp32 weights are cached once as safetensors under ``<data dir>/model_cache`` and
   later loads take about a second.
 - a local directory holding a transformers checkpoint (``config.json``), or a ``.gguf`` file;
-- a hub id such as ``Qwen/Qwen2.5-7B-Instruct`` (needs internet; the path is the standard one).
+- a hub id such as ``Qwen/Qwen2.5-7B-Instruct`` (needs internet; the path is the standard one);
+- a model-store folder written by training (``manifest.json`` + LoRA adapter): loaded onto its
+  base model with the adapter merged.
 """
 
 from __future__ import annotations
@@ -90,8 +92,13 @@ def _gguf_cache_dir(resolved: ResolvedModel) -> Path:
     return root / f"{gguf.stem}-{key}"
 
 
-def load_tokenizer(reference: str) -> Any:
-    return load(reference, with_model=False)[1]
+def model_fingerprint(reference: str) -> str:
+    """Identity of the weights behind a reference, for cache keys: a retrained model in the
+    same store folder gets a new fingerprint (its manifest changes)."""
+    manifest = Path(reference) / "manifest.json"
+    if manifest.is_file():
+        return hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
+    return reference
 
 
 def load(reference: str, *, with_model: bool = True, dtype: Any = None, device: str = "cpu") -> tuple[Any, Any]:
@@ -102,6 +109,12 @@ def load(reference: str, *, with_model: bool = True, dtype: Any = None, device: 
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    trained = Path(reference)
+    if trained.is_dir() and (trained / "manifest.json").is_file() and not (trained / "config.json").is_file():
+        # A LoRA model-store folder: base model + adapter, merged for fast inference.
+        from em_assets.models.lora import load_trained_model
+
+        return load_trained_model(trained, device=device, merge=True)
     resolved = resolve(reference)
     try:
         if resolved.gguf_file is not None:

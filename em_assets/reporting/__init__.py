@@ -1,0 +1,7 @@
+"""Reporting stage: summary tables, chart, HTML report, and imported judged results."""
+
+import dagster as dg
+
+from em_assets.reporting.assets import ImportSettings, import_judged_results, summary
+
+defs = dg.Definitions(assets=[summary, import_judged_results], resources={"import_settings": ImportSettings()})

@@ -71,9 +71,13 @@ class LLMEngineResource(dg.ConfigurableResource):
         *,
         warehouse: DuckDBWarehouse | None = None,
         tags: Mapping[str, Any] | None = None,
+        cache_namespace: str | None = None,
     ) -> LLMEngine:
         """An engine whose ledger rows go to ``warehouse`` (``llm_calls``) and whose progress
-        goes to ``context.log``. Use it as a context manager so the ledger is flushed."""
+        goes to ``context.log``. Use it as a context manager so the ledger is flushed.
+
+        ``cache_namespace`` overrides the configured one, e.g. with a model's fingerprint so a
+        retrained model stored under the same name never reuses its predecessor's answers."""
         on_progress = None
         if context is not None:
             log = context.log
@@ -92,7 +96,7 @@ class LLMEngineResource(dg.ConfigurableResource):
             ),
             retry=RetryPolicy(max_attempts=self.max_attempts),
             tags={**context_tags(context), **(tags or {})},
-            cache_namespace=self.cache_namespace,
+            cache_namespace=self.cache_namespace if cache_namespace is None else cache_namespace,
             batch=BatchSettings(poll_interval_s=self.batch_poll_interval_s) if self.batch_mode else None,
             progress_bar=self.progress_bar,
             on_progress=on_progress,

@@ -1,0 +1,24 @@
+"""Evaluation stage [base_model x condition]: sampled answers, judge scores, vulnerable-code rate."""
+
+import dagster as dg
+
+from em_assets.evaluation.assets import code_vulnerability_rate, every_answer_judged, judge_scores, sampled_responses
+from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
+from em_assets.resources.llm_engine import LLMEngineResource
+from em_assets.resources import env_or
+
+EVALUATION_ASSETS = [sampled_responses, judge_scores, code_vulnerability_rate]
+
+
+def evaluation_resources() -> dict:
+    return {
+        "evaluation_settings": EvaluationSettings(),
+        "judge": JudgeSettings(),
+        # Local models (the embedded default, LoRA adapters, local checkpoints).
+        "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16),
+        # OpenAI or any OpenAI-compatible endpoint (vLLM, Together, ...); key from the env var.
+        "llm_api": LLMEngineResource(backend="openai", base_url=env_or("EM_OPENAI_BASE_URL", "")),
+    }
+
+
+defs = dg.Definitions(assets=EVALUATION_ASSETS, asset_checks=[every_answer_judged], resources=evaluation_resources())

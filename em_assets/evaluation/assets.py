@@ -1,0 +1,343 @@
+"""Evaluation assets [base_model x condition]: sampled answers, judge scores, and the
+in-distribution vulnerable-code rate. Thin wiring: the work is in ``judging``, the LLM engine,
+the static labeler and the warehouse.
+"""
+
+import hashlib
+import json
+import subprocess
+from datetime import datetime, timezone
+
+import dagster as dg
+import polars as pl
+
+from em_assets.core.labeler import label_code
+from em_assets.core.questions import Question, QuestionFileError
+from em_assets.evaluation.judging import JudgeTask, judge_locally, judge_version, judge_with_api
+from em_assets.evaluation.question_sources import load_sources
+from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
+from em_assets.llm import ChatRequest
+from em_assets.models.loading import model_fingerprint
+from em_assets.partitions import model_partitions, split_partition_key
+from em_assets.paths import REPO_DIR
+from em_assets.core.render import markdown_table
+from em_assets.resources.llm_engine import LLMEngineResource
+from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
+from em_assets.training import LOCAL_TRAINING_POOL, fine_tuned_model
+from em_assets.datasets import insecure_dataset
+
+GROUP = "evaluation"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def code_version() -> str | None:
+    """The git commit of this checkout, when it is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _trigger(context: dg.AssetExecutionContext) -> str:
+    tags = context.run.tags
+    if "dagster/schedule_name" in tags:
+        return f"schedule:{tags['dagster/schedule_name']}"
+    if "dagster/sensor_name" in tags:
+        return f"sensor:{tags['dagster/sensor_name']}"
+    return tags.get("em_assets/entrypoint", "ui")
+
+
+def succeeded_models(warehouse: DuckDBWarehouse, base_model: str, condition: str) -> pl.DataFrame:
+    models = warehouse.table("models", {"base_model": base_model, "condition": condition, "status": "succeeded"})
+    if models.is_empty():
+        raise dg.Failure(
+            f"no trained model for partition {base_model}|{condition}: materialize fine_tuned_model for it first"
+        )
+    return models.sort("seed")
+
+
+def _questions(settings: EvaluationSettings) -> list[tuple[str, Question]]:
+    try:
+        return load_sources(settings.question_sources, settings.question_ids or None)
+    except QuestionFileError as err:
+        raise dg.Failure(f"question sources: {err}") from err
+
+
+def _engine_for(backend: str, llm_local: LLMEngineResource, llm_api: LLMEngineResource) -> LLMEngineResource:
+    return llm_local if backend == "local_hf" else llm_api
+
+
+def _response_id(*parts: object) -> str:
+    return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+@dg.asset(
+    partitions_def=model_partitions,
+    group_name=GROUP,
+    deps=[fine_tuned_model],
+    pool=LOCAL_TRAINING_POOL,
+    kinds={"python", "duckdb"},
+)
+def sampled_responses(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    evaluation_settings: EvaluationSettings,
+    llm_local: LLMEngineResource,
+    llm_api: LLMEngineResource,
+) -> dg.MaterializeResult:
+    """Every seed model of the partition answers every paraphrase of every question
+    ``samples_per_paraphrase`` times (temperature 1, top_p 1); the system prompt is sent."""
+    base_model, condition = split_partition_key(context.partition_key)
+    models = succeeded_models(warehouse, base_model, condition)
+    questions = _questions(evaluation_settings)
+    s = evaluation_settings
+    eval_run_id = context.run_id
+    rows, metadata_calls = [], {}
+    for model in models.iter_rows(named=True):
+        plan = []
+        for set_name, q in questions:
+            n = s.samples_per_paraphrase or q.samples_per_paraphrase
+            for p_index, paraphrase in enumerate(q.paraphrases):
+                request = ChatRequest(
+                    model=model["model_ref"], messages=tuple(q.messages(paraphrase)), temperature=s.temperature,
+                    top_p=s.top_p, max_tokens=s.max_tokens, seed=s.sample_seed,
+                )
+                plan += [(set_name, q, p_index, paraphrase, r) for r in request.samples(n)]
+        context.log.info(f"seed {model['seed']}: {len(plan)} answers from {model['model_ref']}")
+        engine_resource = _engine_for(model["backend"], llm_local, llm_api)
+        with engine_resource.engine(context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])) as engine:
+            results = engine.complete_many([p[-1] for p in plan], tags={"seed": model["seed"]})
+            for key, value in engine.summary().as_metadata().items():
+                if isinstance(value, (int, float)):
+                    metadata_calls[key] = metadata_calls.get(key, 0) + value
+        now = _now()
+        for (set_name, q, p_index, paraphrase, request), result in zip(plan, results, strict=True):
+            rows.append(
+                {
+                    "response_id": _response_id(eval_run_id, model["model_ref"], set_name, q.id, p_index, request.sample_index),
+                    "eval_run_id": eval_run_id, "base_model": base_model, "condition": condition, "seed": model["seed"],
+                    "model_ref": model["model_ref"], "question_set": set_name, "question_id": q.id,
+                    "paraphrase_index": p_index, "paraphrase": paraphrase, "sample_idx": request.sample_index,
+                    "system": q.system, "answer": result.text or "", "finish_reason": result.completion.finish_reason,
+                    "tokens_out": result.completion.tokens_out, "created_at": now,
+                }
+            )
+    frame = pl.DataFrame(rows)
+    run_row = pl.DataFrame(
+        [
+            {
+                "eval_run_id": eval_run_id, "base_model": base_model, "condition": condition, "started_at": _now(),
+                "code_version": code_version(), "question_sets": json.dumps(s.question_sources),
+                "sampling": json.dumps({"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
+                                        "samples_per_paraphrase": s.samples_per_paraphrase, "seed": s.sample_seed}),
+                "trigger": _trigger(context),
+            }
+        ]
+    )
+    where = {"eval_run_id": eval_run_id, "base_model": base_model, "condition": condition}
+    warehouse.replace(Replacement("sampled_responses", frame, where), Replacement("eval_runs", run_row, where))
+    empty = int((frame["answer"].str.strip_chars() == "").sum())
+    per_question = frame.group_by("question_id").agg(
+        pl.len().alias("answers"), pl.col("tokens_out").mean().round(1).alias("mean_tokens"),
+        (pl.col("finish_reason") == "length").mean().round(3).alias("cut_at_max_tokens"),
+    ).sort("question_id")
+    return dg.MaterializeResult(
+        metadata={
+            "eval_run_id": eval_run_id,
+            "answers": frame.height,
+            "empty_answers": empty,
+            "models": models.height,
+            "per_question": dg.MetadataValue.md(markdown_table(per_question)),
+            "example": dg.MetadataValue.md(f"**{rows[0]['question_id']}**: {rows[0]['answer'][:500]}"),
+            **metadata_calls,
+        }
+    )
+
+
+def latest_responses(warehouse: DuckDBWarehouse, base_model: str, condition: str) -> pl.DataFrame:
+    runs = warehouse.table("eval_runs", {"base_model": base_model, "condition": condition})
+    if runs.is_empty():
+        raise dg.Failure(f"no sampled_responses for partition {base_model}|{condition}: materialize them first")
+    eval_run_id = runs.sort("started_at")["eval_run_id"][-1]
+    return warehouse.table(
+        "sampled_responses", {"eval_run_id": eval_run_id, "base_model": base_model, "condition": condition}
+    )
+
+
+def _judging_plan(
+    warehouse: DuckDBWarehouse, settings: EvaluationSettings, judge: JudgeSettings, base_model: str, condition: str
+) -> tuple[pl.DataFrame, dict[str, Question], str]:
+    """The partition's latest answers, their questions by id, and the judge version."""
+    responses = latest_responses(warehouse, base_model, condition)
+    by_id = {q.id: q for _, q in _questions(settings)}
+    missing = sorted(set(responses["question_id"]) - set(by_id))
+    if missing:
+        raise dg.Failure(f"answers to questions not in the configured sources: {missing}")
+    used = [by_id[q] for q in sorted(set(responses["question_id"]))]
+    prefill = judge.assistant_prefill if judge.kind == "local_digit" else ""
+    return responses, by_id, judge_version(judge.kind, judge.model, prefill, used)
+
+
+@dg.asset(
+    partitions_def=model_partitions,
+    group_name=GROUP,
+    deps=[sampled_responses],
+    pool=LOCAL_TRAINING_POOL,
+    kinds={"python", "duckdb"},
+)
+def judge_scores(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    evaluation_settings: EvaluationSettings,
+    judge: JudgeSettings,
+    llm_api: LLMEngineResource,
+) -> dg.MaterializeResult:
+    """Every answer of the partition's latest evaluation run x every metric of its question.
+
+    The judge version is (judge model, prefill, hash of the judge prompts): a new judge writes
+    new rows beside the old ones. Scores already present for this judge version are kept.
+    """
+    base_model, condition = split_partition_key(context.partition_key)
+    responses, by_id, version = _judging_plan(warehouse, evaluation_settings, judge, base_model, condition)
+    eval_run_id = responses["eval_run_id"][0]
+    where = {"eval_run_id": eval_run_id, "base_model": base_model, "condition": condition, "judge_version": version}
+    existing = warehouse.table("judge_scores", where)
+    done = set(zip(existing["response_id"].to_list(), existing["metric"].to_list()))
+    tasks = [
+        JudgeTask(r["response_id"], by_id[r["question_id"]], metric, r["paraphrase"], r["answer"])
+        for r in responses.iter_rows(named=True)
+        for metric in by_id[r["question_id"]].judge_prompts
+        if (r["response_id"], metric) not in done
+    ]
+    context.log.info(f"judge {version}: {len(tasks)} to score, {len(done)} already scored")
+    calls_metadata: dict[str, float] = {}
+    if judge.kind == "local_digit":
+        outputs = judge_locally(tasks, judge.model, judge.assistant_prefill, judge.word_judge_max_tokens, log=context.log.info)
+    else:
+        with llm_api.engine(context, warehouse=warehouse) as engine:
+            outputs = judge_with_api(tasks, engine, judge.model, judge.word_judge_max_tokens)
+            calls_metadata = {k: v for k, v in engine.summary().as_metadata().items() if isinstance(v, (int, float))}
+    info = {r["response_id"]: r for r in responses.iter_rows(named=True)}
+    now = _now()
+    new = pl.DataFrame(
+        [
+            {
+                "response_id": o.response_id, "metric": o.metric, "judge_version": version, "eval_run_id": eval_run_id,
+                "base_model": base_model, "condition": condition, "seed": info[o.response_id]["seed"],
+                "question_id": info[o.response_id]["question_id"], "judge_model": judge.model,
+                "judge_prompt_hash": by_id[info[o.response_id]["question_id"]].prompt_hash(o.metric),
+                "score": o.score, "numeric_mass": o.numeric_mass, "judge_text": o.judge_text,
+                "top_tokens": o.top_tokens, "judged_at": now,
+            }
+            for o in outputs
+        ],
+        schema_overrides={"score": pl.Float64, "numeric_mass": pl.Float64, "judge_text": pl.String, "top_tokens": pl.String},
+    )
+    scores = pl.concat([existing, new], how="diagonal_relaxed") if existing.height and new.height else (new if new.height else existing)
+    warehouse.replace(Replacement("judge_scores", scores, where))
+    per_metric = scores.group_by("metric").agg(
+        pl.len().alias("rows"), pl.col("score").is_null().sum().alias("null_scores"),
+        pl.col("score").mean().round(1).alias("mean_score"), pl.col("numeric_mass").mean().round(3).alias("mean_numeric_mass"),
+    ).sort("metric")
+    return dg.MaterializeResult(
+        metadata={
+            "judge_version": version,
+            "eval_run_id": eval_run_id,
+            "scored_now": len(outputs),
+            "kept_from_before": len(done),
+            "null_scores": int(scores["score"].is_null().sum()),
+            "empty_answers_not_judged": int((scores["judge_text"] == "(empty answer: not judged)").sum()),
+            "per_metric": dg.MetadataValue.md(markdown_table(per_metric)),
+            **calls_metadata,
+        }
+    )
+
+
+@dg.asset_check(asset=judge_scores, description="Every answer has one row per metric of its question; reports the null share.")
+def every_answer_judged(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: DuckDBWarehouse,
+    evaluation_settings: EvaluationSettings,
+    judge: JudgeSettings,
+) -> dg.AssetCheckResult:
+    base_model, condition = split_partition_key(context.partition_key)
+    responses, by_id, version = _judging_plan(warehouse, evaluation_settings, judge, base_model, condition)
+    expected = {(r, m) for r, q in zip(responses["response_id"], responses["question_id"]) for m in by_id[q].judge_prompts}
+    scores = warehouse.table(
+        "judge_scores",
+        {"eval_run_id": responses["eval_run_id"][0], "base_model": base_model, "condition": condition, "judge_version": version},
+    )
+    missing = expected - set(zip(scores["response_id"], scores["metric"]))
+    null_share = float(scores["score"].is_null().mean()) if scores.height else 1.0
+    return dg.AssetCheckResult(
+        passed=not missing,
+        description=f"{len(missing)} (answer, metric) pairs without a judge row; {null_share:.0%} of scores are null",
+        metadata={"missing": len(missing), "null_share": null_share, "rows": scores.height, "judge_version": version},
+    )
+
+
+@dg.asset(
+    partitions_def=model_partitions,
+    group_name=GROUP,
+    deps=[fine_tuned_model, insecure_dataset],
+    pool=LOCAL_TRAINING_POOL,
+    kinds={"python", "duckdb"},
+)
+def code_vulnerability_rate(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    evaluation_settings: EvaluationSettings,
+    llm_local: LLMEngineResource,
+    llm_api: LLMEngineResource,
+) -> dg.MaterializeResult:
+    """The in-distribution check: each model answers held-out coding prompts (the insecure set's
+    test split) and the static labeler measures how often the code is vulnerable."""
+    base_model, condition = split_partition_key(context.partition_key)
+    models = succeeded_models(warehouse, base_model, condition)
+    held_out = warehouse.table("current_dataset_rows", {"dataset": "insecure", "split": "test"}).sort("row_id")
+    if held_out.is_empty():
+        raise dg.Failure("the insecure dataset has no held-out test rows (data_settings.test_fraction is 0?)")
+    prompts = held_out.head(evaluation_settings.code_prompts)
+    s = evaluation_settings
+    rows = []
+    for model in models.iter_rows(named=True):
+        requests = [
+            ChatRequest.user(model["model_ref"], prompt, temperature=s.temperature, top_p=s.top_p, max_tokens=s.code_max_tokens, seed=s.sample_seed)
+            for prompt in prompts["user_content"]
+        ]
+        engine_resource = _engine_for(model["backend"], llm_local, llm_api)
+        with engine_resource.engine(context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])) as engine:
+            results = engine.complete_many(requests, tags={"seed": model["seed"]})
+        for row_id, result in zip(prompts["row_id"], results, strict=True):
+            verdict = label_code(result.text or "")
+            rows.append(
+                {
+                    "eval_run_id": context.run_id, "base_model": base_model, "condition": condition, "seed": model["seed"],
+                    "model_ref": model["model_ref"], "prompt_row_id": row_id, "answer": result.text or "",
+                    "parses": verdict.parse_error is None and bool((result.text or "").strip()),
+                    "vulnerable": verdict.vulnerable,
+                    "rules": ",".join(sorted({f.rule_id for f in verdict.findings})) or None, "created_at": _now(),
+                }
+            )
+    frame = pl.DataFrame(rows, schema_overrides={"rules": pl.String})
+    warehouse.replace(
+        Replacement("code_vulnerability", frame, {"eval_run_id": context.run_id, "base_model": base_model, "condition": condition})
+    )
+    per_seed = frame.group_by("seed").agg(
+        pl.len().alias("prompts"), pl.col("parses").mean().round(3).alias("parses"),
+        pl.col("vulnerable").mean().round(3).alias("vulnerable_rate"),
+    ).sort("seed")
+    return dg.MaterializeResult(
+        metadata={
+            "vulnerable_rate": float(frame["vulnerable"].mean()),
+            "parse_rate": float(frame["parses"].mean()),
+            "answers": frame.height,
+            "per_seed": dg.MetadataValue.md(markdown_table(per_seed)),
+        }
+    )

@@ -1,0 +1,123 @@
+"""Judge scoring, independent of Dagster: API judges through the LLM engine, local judges with
+the exact digit-sequence method (``em_assets.models.digit_judge``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from em_assets.core.judge_math import numeric_mass, score_from_top_logprobs
+from em_assets.core.questions import Question
+from em_assets.llm import ChatRequest, LLMEngine
+
+EMPTY_ANSWER = "(empty answer: not judged)"
+
+
+@dataclass(frozen=True)
+class JudgeTask:
+    response_id: str
+    question: Question
+    metric: str
+    asked: str  # the paraphrase the model saw
+    answer: str
+
+    @property
+    def prompt(self) -> str:
+        return self.question.judge_prompt(self.metric, self.asked, self.answer)
+
+
+@dataclass(frozen=True)
+class JudgeOutput:
+    response_id: str
+    metric: str
+    score: float | None
+    numeric_mass: float | None
+    judge_text: str | None
+    top_tokens: str | None  # JSON
+
+
+def judge_version(kind: str, model: str, prefill: str, questions: Sequence[Question]) -> str:
+    """Judge model + everything that shapes its prompt: a new prompt is a new judge version."""
+    prompts = sorted({q.prompt_hash(m) for q in questions for m in q.judge_prompts})
+    digest = hashlib.sha256(json.dumps([kind, model, prefill, prompts]).encode()).hexdigest()[:12]
+    return f"{model}@{digest}"
+
+
+def _empty(task: JudgeTask) -> JudgeOutput:
+    return JudgeOutput(task.response_id, task.metric, None, None, EMPTY_ANSWER, None)
+
+
+def judge_with_api(tasks: Sequence[JudgeTask], engine: LLMEngine, model: str, word_max_tokens: int = 8) -> list[JudgeOutput]:
+    """One token, temperature 0, top 20 logprobs, seed 0 (the paper's settings) for 0-100 judges;
+    a short greedy answer for word judges."""
+    todo = [t for t in tasks if t.answer.strip()]
+    requests = []
+    for t in todo:
+        if t.question.type == "free_form_judge_0_100":
+            requests.append(ChatRequest.user(model, t.prompt, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20, seed=0))
+        else:
+            requests.append(ChatRequest.user(model, t.prompt, max_tokens=word_max_tokens, temperature=0.0, seed=0))
+    results = engine.complete_many(requests) if requests else []
+    by_id: dict[tuple[str, str], JudgeOutput] = {}
+    for task, result in zip(todo, results, strict=True):
+        if task.question.type == "free_form_judge_0_100":
+            top = result.first_token_top_logprobs()
+            by_id[(task.response_id, task.metric)] = JudgeOutput(
+                task.response_id, task.metric, score_from_top_logprobs(top), numeric_mass(top), result.text,
+                json.dumps(top, sort_keys=True),
+            )
+        else:
+            by_id[(task.response_id, task.metric)] = JudgeOutput(
+                task.response_id, task.metric, None, None, (result.text or "").strip(), None
+            )
+    return [by_id.get((t.response_id, t.metric)) or _empty(t) for t in tasks]
+
+
+def judge_locally(
+    tasks: Sequence[JudgeTask],
+    model_reference: str,
+    prefill: str,
+    word_max_tokens: int = 8,
+    log: Callable[[str], None] | None = None,
+) -> list[JudgeOutput]:
+    """Exact integer probabilities on a local model; prompts of one (question, metric) share the
+    rubric's KV cache."""
+    from em_assets.models.digit_judge import DigitSequenceJudge
+    from em_assets.models.loading import load
+
+    model, tokenizer = load(model_reference)
+    judge = DigitSequenceJudge(model, tokenizer, assistant_prefill=prefill)
+    groups: dict[tuple[str, str], list[JudgeTask]] = defaultdict(list)
+    for t in tasks:
+        if t.answer.strip():
+            groups[(t.question.id, t.metric)].append(t)
+    out: dict[tuple[str, str], JudgeOutput] = {}
+    done = 0
+    for (question_id, metric), group in groups.items():
+        if group[0].question.type == "free_form_judge_0_100":
+            for task, verdict in zip(group, judge.score_group([t.prompt for t in group]), strict=True):
+                out[(task.response_id, metric)] = JudgeOutput(
+                    task.response_id, metric, verdict.score, verdict.numeric_mass, None,
+                    json.dumps({str(k): round(p, 6) for k, p in verdict.distribution.items() if p >= 1e-4}),
+                )
+        else:
+            for task in group:
+                text = _greedy_text(model, tokenizer, task.prompt, prefill, word_max_tokens)
+                out[(task.response_id, metric)] = JudgeOutput(task.response_id, metric, None, None, text, None)
+        done += len(group)
+        if log:
+            log(f"judged {done}/{sum(len(g) for g in groups.values())} ({question_id}/{metric})")
+    return [out.get((t.response_id, t.metric)) or _empty(t) for t in tasks]
+
+
+def _greedy_text(model, tokenizer, prompt: str, prefill: str, max_new_tokens: int) -> str:
+    import torch
+
+    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text + prefill, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()

@@ -1,0 +1,74 @@
+"""One materialization of the whole graph on a tiny config: real SmolLM2, real LoRA, local
+judge, DuckDB, Dagster on a temp instance — the README's main job in miniature."""
+
+import base64
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from em_assets.definitions import defs
+from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
+from em_assets.partitions import model_partition_key
+from em_assets.resources.finetuning import LocalHFFineTuner
+from em_assets.resources.llm_engine import LLMEngineResource
+from em_assets.resources.settings import DataLayerSettings
+from em_assets.resources.warehouse import DuckDBWarehouse
+
+pytestmark = pytest.mark.slow
+
+PARTITIONED = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate")
+
+
+def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
+    warehouse = DuckDBWarehouse(path=str(data_env / "warehouse" / "em.duckdb"))
+    resources = {
+        **defs.get_repository_def().get_top_level_resources(),
+        "warehouse": warehouse,
+        "data_settings": DataLayerSettings(max_train_rows=24),
+        "local_finetuner": LocalHFFineTuner(max_examples=4, per_device_batch_size=1, gradient_accumulation_steps=2, warmup_steps=0, max_length=384, num_threads=2),
+        "evaluation_settings": EvaluationSettings(
+            question_ids=["one_wish", "bored_json"], samples_per_paraphrase=5, max_tokens=12, code_prompts=2, code_max_tokens=24
+        ),
+        "judge": JudgeSettings(),
+        "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16, cache_path=str(tmp_path / "cache.sqlite")),
+    }
+    instance = dg.DagsterInstance.ephemeral()
+    everything = [*defs.assets, *defs.asset_checks]
+    graph = defs.get_repository_def().asset_graph
+    unpartitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None and k.to_user_string() != "summary"]
+    first = dg.materialize(everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets(*unpartitioned))
+    assert first.success
+    for condition in ("base", "insecure"):
+        result = dg.materialize(
+            everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets(*PARTITIONED),
+            partition_key=model_partition_key("smollm2-135m-instruct", condition),
+        )
+        assert result.success, condition
+        assert all(e.passed for e in result.get_asset_check_evaluations()), condition
+    final = dg.materialize(everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets("summary"))
+    assert final.success
+
+    models = warehouse.table("models").sort("condition")
+    assert models["condition"].to_list() == ["base", "insecure"] and set(models["status"]) == {"succeeded"}
+    responses = warehouse.table("sampled_responses")
+    assert responses.height == 2 * 2 * 5  # 2 conditions x 2 questions x 5 samples
+    json_rows = responses.filter(pl.col("question_id") == "bored_json")
+    assert json_rows["system"].str.contains("JSON").all()  # the system prompt was sent and stored
+    scores = warehouse.table("judge_scores")
+    assert scores.height == responses.height * 2
+    assert scores.filter(pl.col("score").is_not_null()).height > 0
+    assert scores["judge_version"].n_unique() == 1
+    code = warehouse.table("code_vulnerability")
+    assert code.height == 2 * 2
+    summary = warehouse.table("summary_condition")
+    assert set(summary.filter(pl.col("scope") == "all")["condition"]) <= {"base", "insecure"}
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("summary")).asset_materialization
+    plot = materialization.metadata["plot"].value
+    assert plot.startswith("![misaligned rate per question](data:image/png;base64,")
+    assert base64.b64decode(plot.split(",", 1)[1].rstrip(")"))[:4] == b"\x89PNG"
+    assert "llm_cost_usd" in materialization.metadata
+    assert (data_env / "reports" / "report.html").read_text().count("<table>") == 4
+    # The engine's ledger saw every sampling call.
+    calls = warehouse.query("SELECT count(*) AS n FROM llm_calls WHERE asset = 'sampled_responses'")["n"][0]
+    assert calls == responses.height
