@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import dagster as dg
 
 DEFAULT_CONDITIONS = ("base", "insecure", "secure", "educational")
+ENTRYPOINT_TAG = "em_assets/entrypoint"
+PID_TAG = "em_assets/pid"
 PARTITIONED_STAGE = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate")
 
 
@@ -39,6 +41,39 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
+def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark earlier CLI runs whose process is gone as failed and free their pool slots.
+
+    ``materialize()`` runs in this process: if it is killed (Ctrl-C twice, OOM), its run stays
+    STARTED and keeps its ``local_training`` / ``duckdb_writer`` slot, and every later run
+    would wait for that slot forever.
+    """
+    released = []
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING], tags={ENTRYPOINT_TAG: "cli"}
+        )
+    )
+    for run in runs:
+        pid = run.tags.get(PID_TAG)
+        if pid and pid.isdigit() and _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, "the em_assets CLI process that ran it is gone")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _materialize(defs: dg.Definitions, instance, selection: dg.AssetSelection, name: str, partition_key=None) -> StageResult:
     repo = defs.get_repository_def()
     started = time.perf_counter()
@@ -50,7 +85,10 @@ def _materialize(defs: dg.Definitions, instance, selection: dg.AssetSelection, n
         selection=selection,
         partition_key=partition_key,
         raise_on_error=False,
-        tags={"em_assets/entrypoint": "cli"},
+        tags={ENTRYPOINT_TAG: "cli", PID_TAG: str(os.getpid())},
+        # Progress on the terminal at INFO (step starts, training loss, sampling rate/ETA);
+        # the full DEBUG event stream stays in the instance for the UI.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     failed = [
         f"{e.asset_key.to_user_string()}:{e.check_name} {e.description or ''}"
@@ -72,6 +110,8 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     instance = _instance()
+    for run_id in release_abandoned_runs(instance):
+        print(f"released pool slots of abandoned run {run_id} (its process is gone)")
     all_started = time.perf_counter()
     stages: list[StageResult] = []
     graph = defs.get_repository_def().asset_graph

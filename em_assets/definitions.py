@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from em_assets import datasets, evaluation, reporting, training
+from em_assets import datasets, evaluation, operations, reporting, training
 from em_assets.resources import data_layer_resources
 
 defs = dg.Definitions.merge(
@@ -12,5 +12,6 @@ defs = dg.Definitions.merge(
     training.defs,
     evaluation.defs,
     reporting.defs,
+    operations.defs,
     dg.Definitions(resources=data_layer_resources()),
 )
