@@ -77,13 +77,16 @@ def _response_id(*parts: object) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
-@dg.asset(
-    partitions_def=model_partitions,
-    group_name=GROUP,
-    deps=[fine_tuned_model],
-    pool=LOCAL_TRAINING_POOL,
-    kinds={"python", "duckdb"},
-)
+def _evaluation_asset(*deps: object):
+    """Partitioned like fine_tuned_model; in the local-compute pool (sampling and judging a
+    local model saturate both cores, as training does)."""
+    return dg.asset(
+        partitions_def=model_partitions, group_name=GROUP, deps=list(deps), pool=LOCAL_TRAINING_POOL,
+        kinds={"python", "duckdb"},
+    )
+
+
+@_evaluation_asset(fine_tuned_model)
 def sampled_responses(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
@@ -184,13 +187,7 @@ def _judging_plan(
     return responses, by_id, judge_version(judge.kind, judge.model, prefill, used)
 
 
-@dg.asset(
-    partitions_def=model_partitions,
-    group_name=GROUP,
-    deps=[sampled_responses],
-    pool=LOCAL_TRAINING_POOL,
-    kinds={"python", "duckdb"},
-)
+@_evaluation_asset(sampled_responses)
 def judge_scores(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
@@ -282,13 +279,7 @@ def every_answer_judged(
     )
 
 
-@dg.asset(
-    partitions_def=model_partitions,
-    group_name=GROUP,
-    deps=[fine_tuned_model, insecure_dataset],
-    pool=LOCAL_TRAINING_POOL,
-    kinds={"python", "duckdb"},
-)
+@_evaluation_asset(fine_tuned_model, insecure_dataset)
 def code_vulnerability_rate(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
