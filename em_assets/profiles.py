@@ -1,0 +1,153 @@
+"""Deployment profiles, chosen by ONE environment variable: ``EM_PROFILE`` = local | production.
+
+``local`` (default): artifacts in the data dir on this machine, fine-tuning in the step's own
+process — what the stage definitions already bind; the profile only adds ``artifact_store``.
+
+``production``: artifacts (model store, dataset JSONL, reports) in S3 through dagster-aws's
+``S3Resource``, and the ``local_finetuner`` key bound to a ``PipesFineTuner`` that runs each
+fine-tune as an ECS task on a GPU host (``PipesECSClient``), trained on the whole dataset
+(``max_examples=0``, the paper's recipe) instead of the laptop run's first 96 rows. Runs
+themselves are launched by the ``EcsRunLauncher`` of ``deploy/dagster.yaml`` (instance
+config, not a resource).
+
+Settings are read as ``dg.EnvVar`` (resolved when a run starts, never shown in the UI), so the
+variables must also be set where runs execute. Required ones are checked here, when the code
+location loads, so a missing one is named at once rather than in a failed run.
+
+Wiring (``em_assets/definitions.py``)::
+
+    defs = with_profile(dg.Definitions.merge(...))   # the profile's resources replace same keys
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from em_assets.resources.artifacts import LocalArtifactStore, S3ArtifactStore
+from em_assets.resources.remote_training import PipesFineTuner, PipesJobLauncher, PipesSampler
+
+PROFILE_ENV_VAR = "EM_PROFILE"
+PROFILES = ("local", "production")
+
+# Variable -> what it is. Named in the error when missing.
+PRODUCTION_REQUIRED_ENV = {
+    "EM_S3_BUCKET": "bucket for the model store, dataset JSONL and reports",
+    "EM_ECS_CLUSTER": "ECS cluster with GPU container instances",
+    "EM_ECS_TRAIN_TASK_DEFINITION": "task definition whose image holds em_assets (family[:revision] or ARN)",
+    "EM_ECS_SUBNETS": "comma-separated subnet ids for the training tasks",
+}
+PRODUCTION_OPTIONAL_ENV = {
+    "EM_S3_PREFIX": "key prefix inside the bucket (default em-assets)",
+    "EM_S3_ENDPOINT_URL": "S3-compatible endpoint (MinIO, a test server); empty = AWS",
+    "AWS_REGION": "region of the bucket and the cluster",
+    "EM_ECS_SECURITY_GROUPS": "comma-separated security group ids",
+    "EM_ECS_TRAIN_CONTAINER": "container name in the task definition (default train)",
+    "EM_ECS_CAPACITY_PROVIDER": "capacity provider of the GPU instances (default: launch type EC2)",
+    "EM_ECS_SAMPLE_TASK_DEFINITION": "task definition with a vLLM container beside ours: adds `remote_sampler`",
+    "EM_ECS_SAMPLE_CONTAINER": "container running the sampling module (default sample)",
+    "EM_VLLM_BASE_URL": "vLLM as the sampling container reaches it (default http://localhost:8000/v1)",
+}
+
+
+class ProfileError(ValueError):
+    """An unknown profile, or a profile whose required settings are missing."""
+
+
+def active_profile() -> str:
+    profile = os.environ.get(PROFILE_ENV_VAR, "").strip() or "local"
+    if profile not in PROFILES:
+        raise ProfileError(f"{PROFILE_ENV_VAR}={profile!r} is not a profile; expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def _env_or(name: str, default: Any) -> Any:
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def missing_production_env() -> list[str]:
+    return [name for name in PRODUCTION_REQUIRED_ENV if not os.environ.get(name)]
+
+
+def local_resources() -> dict[str, Any]:
+    # root "" = the data dir, read from EM_DATA_DIR at each call (the default ./data without it).
+    return {"artifact_store": LocalArtifactStore()}
+
+
+def production_resources() -> dict[str, Any]:
+    missing = missing_production_env()
+    if missing:
+        lines = "\n".join(f"  {name}: {PRODUCTION_REQUIRED_ENV[name]}" for name in missing)
+        raise ProfileError(f"{PROFILE_ENV_VAR}=production needs these environment variables, which are not set:\n{lines}")
+    s3 = S3Resource(region_name=_env_or("AWS_REGION", None), endpoint_url=_env_or("EM_S3_ENDPOINT_URL", None))
+    artifact_store = S3ArtifactStore(s3=s3, bucket=dg.EnvVar("EM_S3_BUCKET"), prefix=_env_or("EM_S3_PREFIX", "em-assets"))
+    resources: dict[str, Any] = {
+        "s3": s3,
+        "artifact_store": artifact_store,
+        "local_finetuner": PipesFineTuner(
+            job_launcher=_ecs_launcher("EM_ECS_TRAIN_TASK_DEFINITION", "EM_ECS_TRAIN_CONTAINER", "train"),
+            artifact_store=artifact_store,
+            max_examples=0,
+        ),
+    }
+    if os.environ.get("EM_ECS_SAMPLE_TASK_DEFINITION"):
+        resources["remote_sampler"] = PipesSampler(
+            job_launcher=_ecs_launcher("EM_ECS_SAMPLE_TASK_DEFINITION", "EM_ECS_SAMPLE_CONTAINER", "sample"),
+            artifact_store=artifact_store,
+            base_url=_env_or("EM_VLLM_BASE_URL", "http://localhost:8000/v1"),
+        )
+    return resources
+
+
+def _ecs_launcher(task_definition_var: str, container_var: str, default_container: str) -> PipesJobLauncher:
+    return PipesJobLauncher(
+        launcher="ecs",
+        ecs_cluster=dg.EnvVar("EM_ECS_CLUSTER"),
+        ecs_task_definition=dg.EnvVar(task_definition_var),
+        ecs_subnets=dg.EnvVar("EM_ECS_SUBNETS"),
+        ecs_security_groups=_env_or("EM_ECS_SECURITY_GROUPS", ""),
+        ecs_container_name=_env_or(container_var, default_container),
+        ecs_capacity_provider=_env_or("EM_ECS_CAPACITY_PROVIDER", ""),
+        aws_region=_env_or("AWS_REGION", ""),
+    )
+
+
+def profile_resources(profile: str | None = None) -> dict[str, Any]:
+    """The resources the profile adds or replaces (``profile`` None = ``EM_PROFILE``)."""
+    profile = profile or active_profile()
+    if profile == "local":
+        return local_resources()
+    if profile == "production":
+        return production_resources()
+    raise ProfileError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)} (set {PROFILE_ENV_VAR})")
+
+
+def with_profile(defs: dg.Definitions, profile: str | None = None) -> dg.Definitions:
+    """``defs`` with the profile's resources replacing those of the same key.
+
+    (``Definitions.merge`` refuses two different resources under one key, so the profile
+    cannot simply be merged in.)"""
+    resources: Mapping[str, Any] = {**(defs.resources or {}), **profile_resources(profile)}
+    return dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, schedules=defs.schedules, sensors=defs.sensors,
+        jobs=defs.jobs, resources=resources, executor=defs.executor, loggers=defs.loggers, metadata=defs.metadata,
+        component_tree=defs.component_tree,
+    )
+
+
+__all__ = [
+    "PRODUCTION_OPTIONAL_ENV",
+    "PRODUCTION_REQUIRED_ENV",
+    "PROFILES",
+    "PROFILE_ENV_VAR",
+    "ProfileError",
+    "active_profile",
+    "local_resources",
+    "production_resources",
+    "profile_resources",
+    "with_profile",
+]

@@ -1,0 +1,1 @@
+"""Scale-out: artifact store (local, S3), Pipes training entrypoint, deployment profiles."""
