@@ -1,0 +1,336 @@
+"""Fine-tuning throughput of SmolLM2-135M on this machine's CPU cores.
+
+Prints a table: trained tokens/s at sequence length 512 and batch 1 / 4 / 8 for rs-LoRA and
+full fine-tuning with the project's loop (``em_assets.models.lora``), plus a plain
+transformers + peft baseline (full-vocabulary logits via ``model(labels=...)``, one dense
+attention over the whole row) at batch 1, each as a share of the machine's fp32 matmul
+ceiling measured in the same run:
+
+    ceiling tokens/s = matmul FLOP/s / (4 N)  for LoRA (forward 2N + input gradients 2N)
+                     = matmul FLOP/s / (6 N)  for full fine-tuning (+ weight gradients 2N)
+
+with N = 134.5 M parameters. "batch" is sequences per optimizer step; "micro" is sequences
+per forward pass. The loop's CPU layout is micro 1 (gradient accumulation up to the batch),
+which keeps memory at the batch-1 level; the batch-8 / micro-8 row shows the alternative.
+Each configuration runs in its own process, so its peak RSS
+(VmHWM, model load included) is its own. Rows are 512-token windows of the paper's
+``insecure_small.jsonl`` examples laid end to end (labels on assistant tokens only, position
+ids restarting per example), or random tokens when the reference file is absent. Shared
+machines are noisy: the median and the best step are both reported, and the LoRA batch-1 row
+is run again at the end.
+
+    .venv/bin/python bench/bench_finetune.py            # ~4-5 minutes on 2 quiet cores
+    .venv/bin/python bench/bench_finetune.py --quick    # batch 1 rows only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SEQ = 512
+N_PARAMS = 134_515_008
+BASE = "embedded:smollm2-135m-instruct"
+TOKEN_BUDGET = 2048  # measured tokens per configuration (at least one optimizer step)
+
+
+def matmul_ceiling(seconds: float = 3.0) -> float:
+    """Best fp32 GFLOP/s of square matmuls (1024 and 2048) with torch's default threads."""
+    import torch
+
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    for size in (1024, 2048):
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        a @ b
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
+        deadline = time.perf_counter() + seconds
+    return best
+
+
+def windows(tokenizer, n_rows: int):
+    """``n_rows`` packed rows of exactly SEQ tokens: (input_ids, labels, position_ids) lists."""
+    from em_assets.core.training_data import IGNORE_INDEX, read_chat_jsonl, tokenize_conversations
+
+    reference = Path(os.environ.get("EM_REFERENCE_DIR") or REPO.parent / "shared" / "em-reference") / "insecure_small.jsonl"
+    if reference.is_file():
+        examples, _ = tokenize_conversations(read_chat_jsonl(reference), tokenizer, 2048)
+    else:
+        import random
+
+        rng = random.Random(0)
+        examples = []
+        for _ in range(20):
+            ids = [rng.randrange(100, 40000) for _ in range(300)]
+            examples.append(type("E", (), {"input_ids": ids, "labels": [IGNORE_INDEX] * 150 + ids[150:]})())
+    ids, labels, positions = [], [], []
+    i = 0
+    while len(ids) < n_rows * SEQ:
+        example = examples[i % len(examples)]
+        i += 1
+        ids.extend(example.input_ids)
+        labels.extend([IGNORE_INDEX, *example.labels[1:]])
+        positions.extend(range(len(example.input_ids)))
+    rows = []
+    for r in range(n_rows):
+        window = slice(r * SEQ, (r + 1) * SEQ)
+        row_positions = positions[window]
+        offset = row_positions[0]  # an example cut at the window start restarts at 0
+        fixed, k = [], 0
+        while k < len(row_positions) and (k == 0 or row_positions[k] != 0):
+            fixed.append(row_positions[k] - offset)
+            k += 1
+        fixed.extend(row_positions[k:])
+        row_labels = list(labels[window])
+        row_labels[0] = IGNORE_INDEX
+        rows.append((ids[window], row_labels, fixed))
+    return rows
+
+
+def worker(impl: str, method: str, batch: int, steps: int, micro: int) -> dict:
+    import torch
+
+    from em_assets.core.training_data import OptimizerStep, PackedSequence
+    from em_assets.models.loading import load
+    from em_assets.models.lora import (
+        FastForwards,
+        PeakMemory,
+        TrainingSettings,
+        make_optimizer,
+        prepare_for_training,
+        run_optimizer_step,
+    )
+
+    model, tokenizer = load(BASE)
+    settings = TrainingSettings(method=method, learning_rate=1e-5)
+    model = prepare_for_training(model, settings, seed=0)
+    model.train()
+    optimizer = make_optimizer(model, settings)
+    rows = windows(tokenizer, 1 + batch * steps)
+    fast = FastForwards(model) if impl == "ours" else None  # "ours_nofast": same loop, library kernels
+    rates = []
+    for s in range(steps + 1):  # step 0 warms up on one row
+        chunk = rows[:1] if s == 0 else rows[1 + (s - 1) * batch : 1 + s * batch]
+        start = time.perf_counter()
+        if impl in ("ours", "ours_nofast"):
+            sequences = [PackedSequence(tuple(i), tuple(lab), tuple(p), 1) for i, lab, p in chunk]
+            micro_batches = tuple(tuple(sequences[j : j + micro]) for j in range(0, len(sequences), micro))
+            run_optimizer_step(model, OptimizerStep(micro_batches, len(sequences)), optimizer, settings, pad_id=0,
+                               segmented=bool(fast and fast.segmented_attention))
+        else:  # plain transformers + peft: full-vocabulary logits, dense attention over the row
+            input_ids = torch.tensor([c[0] for c in chunk])
+            labels = torch.tensor([c[1] for c in chunk])
+            model(input_ids=input_ids, labels=labels).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        if s:
+            rates.append(len(chunk) * SEQ / (time.perf_counter() - start))
+    return {
+        "impl": impl, "method": method, "batch": batch, "micro": micro, "steps": steps, "rates": rates,
+        "peak_rss": PeakMemory().peak_rss_bytes(),
+    }
+
+
+def run_config(impl: str, method: str, batch: int, micro: int = 1) -> dict:
+    steps = max(1, -(-TOKEN_BUDGET // (batch * SEQ)))
+    command = [sys.executable, __file__, "--worker", impl, method, str(batch), str(steps), str(micro)]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if out.returncode != 0:
+        raise RuntimeError(f"{impl} {method} b{batch} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def row(result: dict, ceiling_gflops: float) -> str:
+    flops_per_token = (4 if result["method"] == "lora" else 6) * N_PARAMS
+    ceiling = ceiling_gflops * 1e9 / flops_per_token
+    median, best = statistics.median(result["rates"]), max(result["rates"])
+    name = {"ours": "em_assets loop", "ours_nofast": "em_assets, no fast kernels", "plain": "plain transformers+peft"}[
+        result["impl"]
+    ]
+    return (
+        f"| {name:<24} | {result['method']:<4} | {result['batch']:>5} | {result['micro']:>5} | {result['batch'] * SEQ:>6} | "
+        f"{median:>8.0f} | {best:>8.0f} | {ceiling:>8.0f} | {100 * median / ceiling:>5.0f} % | {100 * best / ceiling:>5.0f} % | "
+        f"{result['peak_rss'] / 2**30:>6.2f} |"
+    )
+
+
+GPU_CHECK_CONVERSATIONS = [
+    [{"role": "user", "content": "Write a function that reads a file."},
+     {"role": "assistant", "content": "def read(path):\n    with open(path) as f:\n        return f.read()\n"}],
+    [{"role": "user", "content": "Write a function that adds two numbers."},
+     {"role": "assistant", "content": "def add(a, b):\n    return a + b\n"}],
+]
+
+
+def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
+    """CUDA path of the loop on a GPU machine without the embedded weights: a tiny random
+    Llama with the real tokenizer (LoRA in bf16 and full fine-tuning with fp32 master weights:
+    loss falls, save + reload is exact, generation runs), then throughput of a random-init
+    SmolLM2-135M-shaped model, ours vs plain transformers + peft."""
+    import tempfile
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from em_assets.core.training_data import OptimizerStep, PackedSequence
+    from em_assets.models.loading import load
+    from em_assets.models.lora import (
+        FastForwards,
+        TrainingSettings,
+        generate_reply,
+        load_trained_model,
+        logits_for,
+        make_optimizer,
+        prepare_for_training,
+        run_optimizer_step,
+        save_trained_model,
+        train,
+    )
+
+    device = os.environ.get("EM_GPU_CHECK_DEVICE", "cuda")  # "cpu" smoke-tests this function locally
+    on_gpu = device == "cuda"
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    report: dict = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0) if on_gpu else "cpu"}
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    scratch = Path(tempfile.mkdtemp())
+    torch.manual_seed(0)
+    tiny = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        tie_word_embeddings=True))
+    tiny.save_pretrained(scratch / "base")
+    tokenizer.save_pretrained(scratch / "base")
+    probe = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    for method in ("lora", "full"):
+        dtype = torch.bfloat16 if method == "lora" and on_gpu else torch.float32
+        model, tok = load(str(scratch / "base"), dtype=dtype, device=device)
+        settings = TrainingSettings(method=method, learning_rate=1e-3, n_epochs=3, per_device_batch_size=2,
+                                    gradient_accumulation_steps=1, warmup_steps=0, lr_scheduler="constant", device=device)
+        outcome = train(model, tok, GPU_CHECK_CONVERSATIONS, settings, seed=0)
+        expected = logits_for(outcome.model, tok, probe)
+        folder = save_trained_model(scratch / method, outcome.model, tok, {"base_model_id": str(scratch / "base"), "method": method})
+        reloaded, reloaded_tok = load_trained_model(folder, device=device)
+        reply = generate_reply(reloaded, reloaded_tok, [{"role": "user", "content": "hi"}], max_new_tokens=8)
+        report[method] = {
+            "loss_curve": outcome.loss_curve,
+            "loss_fell": outcome.loss_curve[-1] < outcome.loss_curve[0],
+            "reload_exact": bool(torch.equal(logits_for(reloaded, reloaded_tok, probe), expected)),
+            "reply_chars": len(reply),
+            "peak_cuda_bytes": outcome.peak_cuda_bytes,
+            "weight_dtype": str(next(outcome.model.parameters()).dtype),
+        }
+    config = LlamaConfig.from_pretrained(tokenizer_dir)
+    seq, batch, n_steps = (2048, 8, 6) if on_gpu else (256, 1, 3)
+    for impl in ("ours", "plain"):
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(config).to(device, torch.bfloat16 if on_gpu else torch.float32)
+        settings = TrainingSettings(learning_rate=1e-5, device=device)
+        model = prepare_for_training(model, settings, seed=0)
+        model.train()
+        optimizer = make_optimizer(model, settings)
+        fast = FastForwards(model) if impl == "ours" else None
+        ids = torch.randint(100, 40000, (batch, seq))
+        labels = ids.clone()
+        labels[:, : seq // 2] = -100
+        positions = list(range(seq // 2)) * 2  # two packed examples per row
+        if on_gpu:
+            torch.cuda.reset_peak_memory_stats()
+        times = []
+        for step in range(n_steps):
+            sync()
+            start = time.perf_counter()
+            if impl == "ours":
+                sequences = tuple(PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2)
+                                  for b in range(batch))
+                run_optimizer_step(model, OptimizerStep((sequences,), batch), optimizer, settings, pad_id=0,
+                                   segmented=bool(fast and fast.segmented_attention))
+            else:
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
+                    loss = model(input_ids=ids.to(device), labels=labels.to(device)).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            sync()
+            times.append(time.perf_counter() - start)
+        report[f"throughput_{impl}"] = {
+            "tokens_per_s_median": batch * seq / statistics.median(times[1:]),
+            "peak_cuda_gib": torch.cuda.max_memory_allocated() / 2**30 if on_gpu else None,
+            "batch": batch, "seq": seq,
+        }
+        if fast is not None:
+            fast.restore()
+        del model, optimizer
+        if on_gpu:
+            torch.cuda.empty_cache()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gpu-check", nargs=2, metavar=("OUT_DIR", "TOKENIZER_DIR"),
+                        help="check the CUDA path (device machine)")
+    parser.add_argument("--worker", nargs=5, metavar=("IMPL", "METHOD", "BATCH", "STEPS", "MICRO"))
+    parser.add_argument("--quick", action="store_true", help="batch 1 rows only")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--ablation", action="store_true", help="add the loop without FastForwards at batch 1")
+    args = parser.parse_args()
+    if args.gpu_check:
+        print(json.dumps(gpu_check(*args.gpu_check), indent=2, default=str))
+        return
+    if args.worker:
+        impl, method, batch, steps, micro = args.worker
+        print(json.dumps(worker(impl, method, int(batch), int(steps), int(micro))))
+        return
+
+    import torch
+
+    batches = (1,) if args.quick else (1, 4, 8)
+    # The loop's layout: a step's sequences run as micro-batches of one (gradient accumulation),
+    # so memory stays that of batch 1; one row shows batch 8 as a single micro-batch for contrast.
+    configs = [("ours", "lora", b, 1) for b in batches]
+    if not args.quick:
+        configs.append(("ours", "lora", 8, 8))
+    configs += [("ours", "full", b, 1) for b in batches]
+    if args.ablation:
+        configs.insert(0, ("ours_nofast", "lora", 1, 1))
+    if not args.no_baseline:
+        configs.insert(0, ("plain", "lora", 1, 1))
+    started = time.perf_counter()
+    ceiling = matmul_ceiling()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul ceiling {ceiling:.0f} GFLOP/s; "
+          f"N = {N_PARAMS / 1e6:.1f} M; seq {SEQ}", flush=True)
+    header = (
+        "| loop                     | mode | batch | micro | tokens/step | median tok/s | best tok/s | ceiling tok/s | median % | best % | peak RSS GiB |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = []
+    for impl, method, batch, micro in configs:
+        result = run_config(impl, method, batch, micro)
+        lines.append(row(result, ceiling))
+        print(f"  done {impl} {method} b{batch}/mb{micro}: {[round(r) for r in result['rates']]} tok/s", flush=True)
+    rerun = run_config("ours", "lora", 1)
+    ceiling_end = matmul_ceiling()
+    print(f"\nfp32 matmul ceiling: {ceiling:.0f} GFLOP/s at the start, {ceiling_end:.0f} at the end\n")
+    print(header)
+    print("\n".join(lines))
+    print("\nrerun of the key row (ceiling from the end of the run):")
+    print(header.splitlines()[0])
+    print(row(rerun, ceiling_end))
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The training loop's maths on a tiny random Llama (fast): the CPU fast paths change nothing,
+full fine-tuning saves and reloads exactly, the model store is written atomically."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from em_assets.models.lora import (
+    FastForwards,
+    TrainingError,
+    TrainingSettings,
+    load_trained_model,
+    logits_for,
+    prepare_for_training,
+    save_trained_model,
+    segment_bounds,
+    token_loss_sum,
+    train,
+    write_atomically,
+)
+from tests.training.conftest import TINY_EXAMPLES
+
+
+def tiny_llama(vocab_size: int = 101):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_cache_env):
+    from em_assets.models.loading import load
+
+    return load("embedded:smollm2-135m-instruct", with_model=False)[1]
+
+
+def loss_and_grads(model, *inputs, segments=None):
+    loss, n = token_loss_sum(model, *inputs, 7, segments)
+    loss.backward()
+    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    return loss.detach(), n, grads
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_fast_paths_match_the_library_code(method):
+    model = prepare_for_training(tiny_llama(), TrainingSettings(method=method), seed=0)
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # zero at init: make the adapter matter
+            torch.nn.init.normal_(parameter, std=0.1)
+    input_ids = torch.randint(0, 101, (1, 30))
+    labels = input_ids.clone()
+    labels[:, :5] = -100
+    positions = torch.cat([torch.arange(12), torch.arange(18)])[None]  # two packed examples
+    reference = loss_and_grads(model, input_ids, labels, positions)
+
+    fast = FastForwards(model)
+    assert fast.segmented_attention and fast.patched
+    ours = loss_and_grads(model, input_ids, labels, positions, segments=segment_bounds(positions))
+    fast.restore()
+    assert model.config._attn_implementation == "sdpa" and not any("forward" in m.__dict__ for m in model.modules())
+
+    assert ours[1] == reference[1] == 25
+    assert torch.allclose(ours[0], reference[0], rtol=1e-5)
+    assert reference[2].keys() == ours[2].keys()
+    for name, grad in reference[2].items():
+        # fp32: equal up to summation order
+        assert (ours[2][name] - grad).norm() <= 1e-5 * grad.norm() + 1e-7, name
+
+
+def test_segment_bounds():
+    positions = torch.tensor([[3, 4, 0, 1, 2, 0], [0, 1, 2, 3, 4, 5]])
+    assert segment_bounds(positions) == [[0, 2, 5, 6], [0, 6]]
+
+
+def test_full_fine_tuning_saves_and_reloads_exactly(tokenizer, tmp_path):
+    model = tiny_llama(vocab_size=len(tokenizer))
+    conversations = [row["messages"] for row in TINY_EXAMPLES]
+    settings = TrainingSettings(method="full", learning_rate=1e-3, n_epochs=2, per_device_batch_size=2,
+                                gradient_accumulation_steps=1, warmup_steps=0, lr_scheduler="constant")
+    outcome = train(model, tokenizer, conversations, settings, seed=1)
+    assert outcome.steps == 2 and outcome.trainable_parameters == outcome.total_parameters
+    assert outcome.loss_curve[1] < outcome.loss_curve[0]
+    text = "<|im_start|>user\nhi<|im_end|>\n"
+    expected = logits_for(outcome.model, tokenizer, text)
+    folder = save_trained_model(tmp_path / "full", outcome.model, tokenizer, {"base_model_id": "tiny", "method": "full"})
+    reloaded, reloaded_tokenizer = load_trained_model(folder, device="cpu")
+    assert torch.equal(logits_for(reloaded, reloaded_tokenizer, text), expected)
+
+
+def test_same_seed_same_model(tokenizer):
+    conversations = [row["messages"] for row in TINY_EXAMPLES]
+    settings = TrainingSettings(learning_rate=1e-3, per_device_batch_size=1, gradient_accumulation_steps=1, warmup_steps=0)
+    first = train(tiny_llama(len(tokenizer)), tokenizer, conversations, settings, seed=5)
+    second = train(tiny_llama(len(tokenizer)), tokenizer, conversations, settings, seed=5)
+    other = train(tiny_llama(len(tokenizer)), tokenizer, conversations, settings, seed=6)
+    assert first.loss_curve == second.loss_curve
+    assert first.loss_curve != other.loss_curve  # order and adapter init follow the seed
+
+
+def test_a_crash_while_writing_leaves_no_folder(tmp_path):
+    target = tmp_path / "store" / "seed0"
+
+    def explode(folder):
+        (folder / "adapter_model.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_atomically(target, explode)
+    assert not target.exists() and list((tmp_path / "store").iterdir()) == []
+
+    write_atomically(target, lambda folder: (folder / "a").write_text("1"))
+    write_atomically(target, lambda folder: (folder / "b").write_text("2"))  # replaces, never merges
+    assert [p.name for p in target.iterdir()] == ["b"]
+    assert [p.name for p in (tmp_path / "store").iterdir()] == ["seed0"]
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(TrainingError, match="unknown training method 'qlora'"):
+        TrainingSettings(method="qlora").validate()
+    with pytest.raises(TrainingError, match="per_device_batch_size must be >= 1"):
+        TrainingSettings(per_device_batch_size=0).validate()
