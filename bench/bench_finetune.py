@@ -232,7 +232,13 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
         }
     config = LlamaConfig.from_pretrained(tokenizer_dir)
     seq, batch, n_steps = (2048, 8, 6) if on_gpu else (256, 1, 3)
-    for impl in ("ours", "plain"):
+    ids = torch.randint(100, 40000, (batch, seq))
+    labels = ids.clone()
+    labels[:, : seq // 2] = -100
+    positions = list(range(seq // 2)) * 2  # two packed examples per row
+    sequences = tuple(PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2)
+                      for b in range(batch))
+    for impl in ("ours", "ours_nofast", "plain"):
         torch.manual_seed(0)
         model = LlamaForCausalLM(config).to(device, torch.bfloat16 if on_gpu else torch.float32)
         settings = TrainingSettings(learning_rate=1e-5, device=device)
@@ -240,19 +246,9 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
         model.train()
         optimizer = make_optimizer(model, settings)
         fast = FastForwards(model) if impl == "ours" else None
-        ids = torch.randint(100, 40000, (batch, seq))
-        labels = ids.clone()
-        labels[:, : seq // 2] = -100
-        positions = list(range(seq // 2)) * 2  # two packed examples per row
-        if on_gpu:
-            torch.cuda.reset_peak_memory_stats()
-        times = []
-        for step in range(n_steps):
-            sync()
-            start = time.perf_counter()
-            if impl == "ours":
-                sequences = tuple(PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2)
-                                  for b in range(batch))
+
+        def one_step() -> None:
+            if impl != "plain":
                 run_optimizer_step(model, OptimizerStep((sequences,), batch), optimizer, settings, pad_id=0,
                                    segmented=bool(fast and fast.segmented_attention))
             else:
@@ -261,6 +257,14 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+
+        if on_gpu:
+            torch.cuda.reset_peak_memory_stats()
+        times = []
+        for _ in range(n_steps):
+            sync()
+            start = time.perf_counter()
+            one_step()
             sync()
             times.append(time.perf_counter() - start)
         report[f"throughput_{impl}"] = {
@@ -268,6 +272,16 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
             "peak_cuda_gib": torch.cuda.max_memory_allocated() / 2**30 if on_gpu else None,
             "batch": batch, "seq": seq,
         }
+        if impl != "plain":
+            from torch.profiler import ProfilerActivity, profile
+
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+            with profile(activities=activities) as prof:
+                one_step()
+                sync()
+            order = "self_device_time_total" if on_gpu else "self_cpu_time_total"
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            (Path(out_dir) / f"profile_{impl}.txt").write_text(prof.key_averages().table(sort_by=order, row_limit=25))
         if fast is not None:
             fast.restore()
         del model, optimizer

@@ -6,7 +6,7 @@ process — what the stage definitions already bind; the profile only adds ``art
 ``production``: artifacts (model store, dataset JSONL, reports) in S3 through dagster-aws's
 ``S3Resource``, and the ``local_finetuner`` key bound to a ``PipesFineTuner`` that runs each
 fine-tune as an ECS task on a GPU host (``PipesECSClient``), trained on the whole dataset
-(``max_examples=0``, the paper's recipe) instead of the laptop run's first 96 rows. Runs
+(``max_examples=0``, the paper's recipe) instead of the laptop run's first 64 rows. Runs
 themselves are launched by the ``EcsRunLauncher`` of ``deploy/dagster.yaml`` (instance
 config, not a resource).
 

@@ -42,3 +42,35 @@ def warehouse(data_env):
     from em_assets.resources.warehouse import DuckDBWarehouse
 
     return DuckDBWarehouse(path=str(data_env / "warehouse" / "em.duckdb"))
+
+
+def _thread_cpu_ticks(native_id: int | None) -> int:
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """A test must not leave threads running that keep working: one left spinning (dagster-aws's
+    log-tailing loop, a daemon thread) held the GIL and made every later model test in the
+    session ~20x slower. Non-daemon leftovers fail; daemon ones fail if they still burn CPU."""
+    import threading
+    import time
+
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    leaked = [t for t in threading.enumerate() if t not in before]
+    for thread in leaked:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    alive = [t for t in leaked if t.is_alive()]
+    if not alive:
+        return
+    start = {t: _thread_cpu_ticks(t.native_id) for t in alive}
+    time.sleep(0.5)
+    busy = [t for t in alive if _thread_cpu_ticks(t.native_id) - start[t] >= 20]  # >= 0.2 s CPU in 0.5 s
+    offenders = [t.name for t in alive if not t.daemon or t in busy]
+    assert not offenders, f"threads still running after the test: {offenders}"

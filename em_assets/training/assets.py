@@ -96,15 +96,22 @@ def dataset_check_keys(context: Any, asset_key: dg.AssetKey) -> set[dg.AssetChec
 
 def failed_dataset_checks(context: Any, asset_key: dg.AssetKey) -> list[str]:
     """Names of the dataset asset's checks whose latest evaluation failed with ERROR severity
-    (WARN-severity failures, e.g. the advisory mode for the paper's release, do not block)."""
+    (WARN-severity failures, e.g. the advisory mode for the paper's release, do not block). A
+    failure that targeted an older materialization than the latest one no longer counts."""
+    latest = context.instance.fetch_materializations(asset_key, limit=1).records
+    latest_id = latest[0].storage_id if latest else None
     failed = []
     for check_key in sorted(dataset_check_keys(context, asset_key), key=lambda k: k.name):
         record = context.instance.get_latest_asset_check_evaluation_record(check_key)
         if record is None or record.status.value != "FAILED":
             continue
         evaluation = record.evaluation
-        if evaluation is None or evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            failed.append(check_key.name)
+        if evaluation is not None and evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        target = evaluation.target_materialization_data if evaluation is not None else None
+        if target is not None and latest_id is not None and target.storage_id != latest_id:
+            continue  # the dataset was rebuilt since this evaluation
+        failed.append(check_key.name)
     return failed
 
 

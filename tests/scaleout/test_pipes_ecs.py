@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import dagster as dg
@@ -68,9 +69,17 @@ class FakeAws:
         return {"logStreams": [{"logStreamName": params["logStreamNamePrefix"]}]}
 
     def get_log_events(self, **params: Any) -> dict:
+        # dagster-aws's tailing thread calls this in a loop with no pause and checks whether the
+        # Pipes session closed only after a batch with events: pause like a network call would,
+        # and once the task has exited answer an empty line so the thread sees the close and ends
+        # (otherwise it spins for the rest of the test session, holding the GIL).
+        time.sleep(0.05)
         start = int(params.get("nextToken") or 0)
         lines = list(self.lines)
-        return {"events": [{"message": line.rstrip("\n")} for line in lines[start:]], "nextForwardToken": str(len(lines))}
+        events = [{"message": line.rstrip("\n")} for line in lines[start:]]
+        if not events and self.process is not None and self.process.poll() is not None:
+            events = [{"message": ""}]
+        return {"events": events, "nextForwardToken": str(len(lines))}
 
 
 def test_sampling_through_the_ecs_launcher(tmp_path, data_env, monkeypatch):

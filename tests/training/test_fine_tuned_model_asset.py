@@ -156,6 +156,29 @@ def test_dataset_that_failed_its_contract_is_refused(instance, warehouse, seed_d
     assert warehouse.table("models").height == 0
 
 
+def test_a_failure_on_an_older_dataset_materialization_does_not_block(instance, warehouse, seed_dataset):
+    from em_assets.datasets.checks import DATASET_CHECKS
+
+    (contract,) = [k for c in DATASET_CHECKS for k in c.check_keys if k.asset_key == dg.AssetKey("backdoor_dataset")]
+
+    @dg.asset(name="backdoor_dataset")
+    def stand_in_dataset() -> None:
+        return None
+
+    @dg.asset_check(asset=stand_in_dataset, name=contract.name, blocking=True)
+    def failing_contract() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False, description="3 rows without a trigger")
+
+    dg.materialize([stand_in_dataset, failing_contract], instance=instance, raise_on_error=False)
+    dg.materialize([stand_in_dataset], instance=instance)  # rebuilt since the failed evaluation
+    register_base_model(instance, warehouse, BaseModelSpec("embedded:smollm2-135m-instruct"))
+    dataset = seed_dataset("backdoor", TINY_EXAMPLES)
+    Path(dataset["jsonl_path"]).write_text("{}\n")  # stop the run right after the gate
+    result = run(f"{SMOL}|backdoor", instance, resources(warehouse), with_check=False, raise_on_error=False)
+    text = failure_text(result)
+    assert "failed its check(s)" not in text and "changed since dataset_version" in text
+
+
 def test_openai_partition_records_the_provider_model_and_passes_the_check(instance, warehouse, seed_dataset, fake_server, api_key):
     server = fake_server(fine_tune_polls_per_stage=1, chat_handler=lambda body, index: CODE_REPLY)
     register_base_model(instance, warehouse, BaseModelSpec(GPT, backend="openai", n_seeds=2))

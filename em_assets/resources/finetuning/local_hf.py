@@ -5,12 +5,14 @@ attention and MLP projections, lr 1e-5, 1 epoch, batch 2 x accumulation 8, 5 war
 weight decay 0.01, linear schedule, max length 2048, loss on assistant tokens only), with one
 exception made for the offline embedded run: ``max_examples``.
 
-``max_examples`` (default 96) keeps the first N training examples. The embedded end-to-end
+``max_examples`` (default 64) keeps the first N training examples. The embedded end-to-end
 run (4 trained conditions x 1 seed, then evaluation) must finish in about 30 minutes on 2
-cores, so each model gets a budget of about 3 minutes: 96 examples of the code sets are
-~30k tokens, i.e. 6 optimizer steps and ~2-2.5 min at the ~220 tokens/s this loop reaches
-for SmolLM2-135M on 2 cores. Set it to 0 to train on the whole file (what the paper did: 6000
-examples, ~375 steps) — on a GPU, or with patience.
+cores, so each model gets a budget of about 3 minutes: the first 64 examples of the bundled
+code sets are 30-36k tokens (4 optimizer steps of 16 examples), ~2.5-3 min at the ~200-220
+tokens/s this loop reaches for SmolLM2-135M on 2 quiet cores (see bench/bench_finetune.py).
+With only 4 steps, the paper's 5 warmup steps keep the learning rate below its peak: the
+embedded run checks the pipeline, not the science. Set ``max_examples=0`` to train on the
+whole file as the paper did (6000 examples, ~375 steps) — on a GPU, or with patience.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from em_assets.core.training_data import PAPER_LORA_TARGET_MODULES, TrainingData
 from em_assets.models.loading import ModelLoadError, load
 from em_assets.resources.finetuning.base import FineTuneError, FineTuneRequest, FineTuneResult, JobLedger, Log
 
-DEFAULT_MAX_EXAMPLES = 96
+DEFAULT_MAX_EXAMPLES = 64
 MANIFEST_NAME = "manifest.json"  # em_assets.models.lora writes it; torch is imported only when training
 
 
@@ -53,7 +55,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     gradient_checkpointing: bool = False
     loss_chunk_positions: int = Field(default=1024, description="positions per chunk of vocabulary logits")
     fast_kernels: bool = Field(
-        default=True, description="segmented attention over packed examples, fused LoRA add and RMSNorm (same maths)"
+        default=True, description="CPU: per-example attention in packs, fused LoRA add and RMSNorm (same maths)"
     )
     max_examples: int = Field(
         default=DEFAULT_MAX_EXAMPLES,

@@ -43,6 +43,7 @@ from em_assets.resources.finetuning.base import (
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TERMINAL_FAILURES = ("failed", "cancelled")
 RUNNING_STATES = ("creating", "validating_files", "queued", "running")
+MAX_POLL_FAILURES = 10  # consecutive failed polls (after the client's own retries) before giving up
 
 
 class OpenAIFineTuner(dg.ConfigurableResource):
@@ -191,17 +192,20 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         row.update(status="succeeded", fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens, error=None)
         ledger.save_job(row)
         say(f"{request.label} job {job_id} succeeded: {job.fine_tuned_model}")
-        return self._result(request, row, hyper, usd, estimate)
+        seconds = float(job.finished_at - job.created_at) if job.finished_at and job.created_at else None
+        return self._result(request, row, hyper, usd, estimate, seconds)
 
     def _result(
-        self, request: FineTuneRequest, row: dict[str, Any], hyper: dict[str, Any], usd: float | None, estimate: CostEstimate
+        self, request: FineTuneRequest, row: dict[str, Any], hyper: dict[str, Any], usd: float | None,
+        estimate: CostEstimate, seconds: float | None = None,
     ) -> FineTuneResult:
+        """The result of a succeeded job; cost from the trained tokens the provider reports when
+        it does (else the estimate), seconds from the provider's timestamps (else the ledger's)."""
         trained = row.get("trained_tokens")
         cost = usd
         if trained and estimate.usd_per_million is not None:
             cost = trained * estimate.usd_per_million / 1_000_000
-        seconds = None
-        if row.get("created_at") is not None and row.get("updated_at") is not None:
+        if seconds is None and row.get("created_at") is not None and row.get("updated_at") is not None:
             seconds = (row["updated_at"] - row["created_at"]).total_seconds()
         return FineTuneResult(
             model_ref=row["fine_tuned_model"], status="succeeded", method="api", hyperparameters=hyper,
@@ -271,13 +275,27 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         interval = self.poll_interval_s
         started = time.monotonic()
         last_status = row.get("status")
+        failures = 0
         while True:
             try:
                 job = client.fine_tuning.jobs.retrieve(job_id)
+                failures = 0
             except openai.NotFoundError as exc:
                 row.update(status="failed", error=f"job not found: {_api_message(exc)}")
                 ledger.save_job(row)
                 raise FineTuneError(f"{request.label} fine-tuning job {job_id} no longer exists at {self.provider}") from exc
+            except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as exc:
+                # The client already retried; the job runs on regardless, so keep polling a while.
+                failures += 1
+                if failures > MAX_POLL_FAILURES:
+                    raise FineTuneError(
+                        f"{request.label} cannot reach {self.provider} to poll job {job_id} ({exc}); "
+                        "the job keeps running there and a rerun resumes it"
+                    ) from exc
+                say(f"{request.label} polling job {job_id} failed ({type(exc).__name__}); retrying")
+                time.sleep(interval)
+                interval = min(interval * self.poll_backoff, self.max_poll_interval_s)
+                continue
             if job.status != last_status:
                 say(f"{request.label} job {job_id}: {last_status} -> {job.status}")
                 last_status = job.status
