@@ -1,7 +1,11 @@
-"""Deployment profiles, chosen by ONE environment variable: ``EM_PROFILE`` = local | production.
+"""Deployment profiles, chosen by ONE environment variable: ``EM_PROFILE`` = local | smoke | production.
 
 ``local`` (default): artifacts in the data dir on this machine, fine-tuning in the step's own
 process — what the stage definitions already bind; the profile only adds ``artifact_store``.
+
+``smoke``: ``local`` with tiny sizes (24 training rows, 4 trained examples, 2 questions x 2
+samples of 12 tokens, 2 coding prompts): a partition finishes in about a minute on 2 cores. For
+trying the UI (``EM_PROFILE=smoke make ui``) and for the browser test; its numbers mean nothing.
 
 ``production``: artifacts (model store, dataset JSONL, reports) in S3 through dagster-aws's
 ``S3Resource``, and the ``local_finetuner`` key bound to a ``PipesFineTuner`` that runs each
@@ -32,7 +36,7 @@ from em_assets.resources.artifacts import LocalArtifactStore, S3ArtifactStore
 from em_assets.resources.remote_training import PipesFineTuner, PipesJobLauncher, PipesSampler
 
 PROFILE_ENV_VAR = "EM_PROFILE"
-PROFILES = ("local", "production")
+PROFILES = ("local", "smoke", "production")
 
 # Variable -> what it is. Named in the error when missing.
 PRODUCTION_REQUIRED_ENV = {
@@ -78,6 +82,23 @@ def local_resources() -> dict[str, Any]:
     return {"artifact_store": LocalArtifactStore()}
 
 
+def smoke_resources() -> dict[str, Any]:
+    from em_assets.evaluation.settings import EvaluationSettings
+    from em_assets.resources.finetuning.local_hf import LocalHFFineTuner
+    from em_assets.resources.settings import DataLayerSettings
+
+    return {
+        **local_resources(),
+        "data_settings": DataLayerSettings(max_train_rows=24),
+        "local_finetuner": LocalHFFineTuner(
+            max_examples=4, per_device_batch_size=1, gradient_accumulation_steps=2, warmup_steps=0, max_length=384
+        ),
+        "evaluation_settings": EvaluationSettings(
+            question_ids=["one_wish", "bored_json"], samples_per_paraphrase=2, max_tokens=12, code_prompts=2, code_max_tokens=24
+        ),
+    }
+
+
 def production_resources() -> dict[str, Any]:
     missing = missing_production_env()
     if missing:
@@ -121,6 +142,8 @@ def profile_resources(profile: str | None = None) -> dict[str, Any]:
     profile = profile or active_profile()
     if profile == "local":
         return local_resources()
+    if profile == "smoke":
+        return smoke_resources()
     if profile == "production":
         return production_resources()
     raise ProfileError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)} (set {PROFILE_ENV_VAR})")
@@ -149,5 +172,6 @@ __all__ = [
     "local_resources",
     "production_resources",
     "profile_resources",
+    "smoke_resources",
     "with_profile",
 ]

@@ -43,7 +43,7 @@ def test_default_profile_is_local(clean_env):
 
 def test_unknown_profile_names_the_variable(clean_env):
     clean_env.setenv(PROFILE_ENV_VAR, "staging")
-    with pytest.raises(ProfileError, match=r"EM_PROFILE='staging' is not a profile; expected one of local, production"):
+    with pytest.raises(ProfileError, match=r"EM_PROFILE='staging' is not a profile; expected one of local, smoke, production"):
         profile_resources()
 
 
@@ -123,3 +123,15 @@ def test_deploy_instance_config_validates():
         outcome = validate_config(cls.config_type(), config[section]["config"])
         assert outcome.success, (section, [e.message for e in outcome.errors])
     assert set(config["storage"]["postgres"]["postgres_db"]) >= {"hostname", "username", "password", "db_name"}
+
+
+def test_smoke_profile_keeps_local_storage_and_shrinks_every_size(clean_env):
+    from em_assets.definitions import defs
+
+    smoke = with_profile(defs, "smoke").resources
+    local = with_profile(defs, "local").resources
+    assert isinstance(smoke["artifact_store"], LocalArtifactStore)
+    assert smoke["local_finetuner"].max_examples < local["local_finetuner"].max_examples
+    assert smoke["evaluation_settings"].max_tokens < local["evaluation_settings"].max_tokens
+    assert 0 < smoke["data_settings"].max_train_rows
+    assert len(smoke["evaluation_settings"].question_ids) == 2
