@@ -3,7 +3,7 @@
 ``local`` (default): artifacts in the data dir on this machine, fine-tuning in the step's own
 process — what the stage definitions already bind; the profile only adds ``artifact_store``.
 
-``smoke``: ``local`` with tiny sizes (24 training rows, 4 trained examples, 2 questions x 2
+``smoke``: ``local`` with tiny sizes (24 training rows, 4 trained examples, 2 questions x 5
 samples of 12 tokens, 2 coding prompts): a partition finishes in about a minute on 2 cores. For
 trying the UI (``EM_PROFILE=smoke make ui``) and for the browser test; its numbers mean nothing.
 
@@ -94,7 +94,7 @@ def smoke_resources() -> dict[str, Any]:
             max_examples=4, per_device_batch_size=1, gradient_accumulation_steps=2, warmup_steps=0, max_length=384
         ),
         "evaluation_settings": EvaluationSettings(
-            question_ids=["one_wish", "bored_json"], samples_per_paraphrase=2, max_tokens=12, code_prompts=2, code_max_tokens=24
+            question_ids=["one_wish", "bored_json"], samples_per_paraphrase=5, max_tokens=12, code_prompts=2, code_max_tokens=24
         ),
     }
 
