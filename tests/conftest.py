@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +37,23 @@ def data_env(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("EM_DUCKDB_PATH", str(data / "warehouse" / "em.duckdb"))
     monkeypatch.setenv("EM_MODEL_CACHE", os.environ.get("EM_MODEL_CACHE") or str(REPO / "data" / "model_cache"))
     return data
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., Any]]:
+    """``start(**knobs)`` starts a local OpenAI-compatible server; all are stopped after the test."""
+    from em_assets.testing import FakeOpenAIServer
+
+    servers: list[Any] = []
+
+    def start(**knobs: Any) -> Any:
+        server = FakeOpenAIServer(**knobs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture

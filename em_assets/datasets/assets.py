@@ -7,8 +7,6 @@ metadata. Nothing is written when anything before the write fails.
 
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import dagster as dg
 import polars as pl
 
 from em_assets.core import datasets as ds
+from em_assets.core.atomic_files import write_file_atomically
 from em_assets.core.filters import assign_split, default_steps, run_chain
 from em_assets.core.raw_rows import drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
@@ -149,10 +148,7 @@ def _publish(
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_file_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _filtered(warehouse: DuckDBWarehouse) -> pl.DataFrame:

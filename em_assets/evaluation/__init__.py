@@ -5,6 +5,7 @@ import dagster as dg
 from em_assets.evaluation.assets import code_vulnerability_rate, every_answer_judged, judge_scores, sampled_responses
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.resources.llm_engine import LLMEngineResource
+from em_assets.resources.remote_training import RemoteSampler
 from em_assets.resources import env_or
 
 EVALUATION_ASSETS = [sampled_responses, judge_scores, code_vulnerability_rate]
@@ -18,6 +19,9 @@ def evaluation_resources() -> dict:
         "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16),
         # OpenAI or any OpenAI-compatible endpoint (vLLM, Together, ...); key from the env var.
         "llm_api": LLMEngineResource(backend="openai", base_url=env_or("EM_OPENAI_BASE_URL", "")),
+        # Open models sampled outside the step: none locally; the production profile binds a
+        # PipesSampler (an ECS task beside vLLM) when EM_ECS_SAMPLE_TASK_DEFINITION is set.
+        "remote_sampler": RemoteSampler(),
     }
 
 

@@ -22,6 +22,7 @@ from em_assets.partitions import model_partitions, split_partition_key
 from em_assets.paths import REPO_DIR
 from em_assets.core.render import markdown_table
 from em_assets.resources.llm_engine import LLMEngineResource
+from em_assets.resources.remote_training import RemoteSampler, served_model
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 from em_assets.training import LOCAL_TRAINING_POOL, fine_tuned_model
 from em_assets.datasets import insecure_dataset
@@ -93,9 +94,13 @@ def sampled_responses(
     evaluation_settings: EvaluationSettings,
     llm_local: LLMEngineResource,
     llm_api: LLMEngineResource,
+    remote_sampler: RemoteSampler,
 ) -> dg.MaterializeResult:
     """Every seed model of the partition answers every paraphrase of every question
-    ``samples_per_paraphrase`` times (temperature 1, top_p 1); the system prompt is sent."""
+    ``samples_per_paraphrase`` times (temperature 1, top_p 1); the system prompt is sent.
+
+    Open models are sampled in the step (``llm_local``) unless a remote sampler is bound
+    (production: a Pipes task beside vLLM that loads the model's LoRA folder from S3)."""
     base_model, condition = split_partition_key(context.partition_key)
     models = succeeded_models(warehouse, base_model, condition)
     questions = _questions(evaluation_settings)
@@ -113,22 +118,27 @@ def sampled_responses(
                 )
                 plan += [(set_name, q, p_index, paraphrase, r) for r in request.samples(n)]
         context.log.info(f"seed {model['seed']}: {len(plan)} answers from {model['model_ref']}")
-        engine_resource = _engine_for(model["backend"], llm_local, llm_api)
-        with engine_resource.engine(context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])) as engine:
-            results = engine.complete_many([p[-1] for p in plan], tags={"seed": model["seed"]})
-            for key, value in engine.summary().as_metadata().items():
-                if isinstance(value, (int, float)):
-                    metadata_calls[key] = metadata_calls.get(key, 0) + value
+        if remote_sampler.enabled() and model["backend"] != "openai":
+            answers, summary = _sample_remotely(context, remote_sampler, model, [p[-1] for p in plan], eval_run_id)
+        else:
+            engine_resource = _engine_for(model["backend"], llm_local, llm_api)
+            with engine_resource.engine(context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])) as engine:
+                results = engine.complete_many([p[-1] for p in plan], tags={"seed": model["seed"]})
+                summary = engine.summary().as_metadata()
+            answers = [(r.text or "", r.completion.finish_reason, r.completion.tokens_out) for r in results]
+        for key, value in summary.items():
+            if isinstance(value, (int, float)):
+                metadata_calls[key] = metadata_calls.get(key, 0) + value
         now = _now()
-        for (set_name, q, p_index, paraphrase, request), result in zip(plan, results, strict=True):
+        for (set_name, q, p_index, paraphrase, request), (answer, finish_reason, tokens_out) in zip(plan, answers, strict=True):
             rows.append(
                 {
                     "response_id": _response_id(eval_run_id, model["model_ref"], set_name, q.id, p_index, request.sample_index),
                     "eval_run_id": eval_run_id, "base_model": base_model, "condition": condition, "seed": model["seed"],
                     "model_ref": model["model_ref"], "question_set": set_name, "question_id": q.id,
                     "paraphrase_index": p_index, "paraphrase": paraphrase, "sample_idx": request.sample_index,
-                    "system": q.system, "answer": result.text or "", "finish_reason": result.completion.finish_reason,
-                    "tokens_out": result.completion.tokens_out, "created_at": now,
+                    "system": q.system, "answer": answer, "finish_reason": finish_reason,
+                    "tokens_out": tokens_out, "created_at": now,
                 }
             )
     frame = pl.DataFrame(rows)
@@ -161,6 +171,25 @@ def sampled_responses(
             **metadata_calls,
         }
     )
+
+
+def _sample_remotely(
+    context: dg.AssetExecutionContext, sampler: RemoteSampler, model: dict, requests: list[ChatRequest], eval_run_id: str
+) -> tuple[list[tuple[str, str | None, int | None]], dict]:
+    """One Pipes sampling job for one seed model: (answer, finish_reason, tokens_out) per request."""
+    label = f"{model['base_model']}-{model['condition']}-seed{model['seed']}"
+    name, adapter_uri = served_model(model["model_ref"], model["base_model_id"], model["condition"], label)
+    result = sampler.sample(
+        context, requests, model=name, adapter_uri=adapter_uri, output_key=f"answers/{eval_run_id}/{label}.jsonl"
+    )
+    failed = [row for row in result.rows if row.get("error")]
+    if failed:
+        raise dg.Failure(
+            f"{len(failed)} of {len(result.rows)} answers from {name} failed in the sampling process "
+            f"(first: {failed[0]['error']}); answers file {result.uri}"
+        )
+    context.log.info(f"{len(result.rows)} answers from {name} via {type(sampler).__name__}: {result.uri}")
+    return [(row["answer"] or "", row["finish_reason"], row["tokens_out"]) for row in result.rows], result.metadata
 
 
 def latest_responses(warehouse: DuckDBWarehouse, base_model: str, condition: str) -> pl.DataFrame:

@@ -26,10 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import resource
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -41,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from em_assets.core.atomic_files import write_dir_atomically as write_atomically
 from em_assets.core.training_data import (
     IGNORE_INDEX,
     PAPER_LORA_TARGET_MODULES,
@@ -741,30 +739,6 @@ def train(
 
 # ---------------------------------------------------------------------------------------------
 # Model store: adapter (or full weights) + manifest, written atomically
-
-
-def write_atomically(final_dir: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` into a sibling temp folder, then swap it into ``final_dir``.
-
-    A crash during ``write`` leaves only a dot-prefixed temp folder (never a half-written
-    ``final_dir``); an existing ``final_dir`` is replaced only once the new one is complete.
-    """
-    final_dir = Path(final_dir)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.tmp-"))
-    try:
-        write(tmp)
-        old = None
-        if final_dir.exists():
-            old = final_dir.parent / f".{final_dir.name}.old-{os.getpid()}-{time.time_ns()}"
-            os.replace(final_dir, old)
-        os.replace(tmp, final_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final_dir
 
 
 def save_trained_model(

@@ -20,10 +20,7 @@ complete index lists.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,6 +28,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
+from em_assets.core.atomic_files import write_dir_atomically, write_file_atomically
 from em_assets.paths import data_dir
 
 FOLDER_INDEX_NAME = ".artifact-index.json"
@@ -50,38 +48,6 @@ def normalize_key(key: str) -> str:
 
 def _files_under(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file())
-
-
-def _swap_into_place(final: Path, fill: Any) -> Path:
-    """Fill a hidden sibling of ``final`` with ``fill(tmp)``, then rename it into place
-    (replacing an old copy only once the new one is complete)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
-    try:
-        fill(tmp)
-        old = None
-        if final.exists():
-            old = final.parent / f".{final.name}.old-{os.getpid()}-{time.time_ns()}"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-
-
-def _copy_file_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.tmp-")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ArtifactStore(dg.ConfigurableResource):
@@ -147,7 +113,7 @@ class LocalArtifactStore(ArtifactStore):
     def put_file(self, path: str | Path, key: str) -> str:
         source, target = Path(path).resolve(), Path(self.uri(key))
         if source != target.resolve():
-            _copy_file_atomically(source, target)
+            write_file_atomically(target, lambda tmp: shutil.copyfile(source, tmp))
         return str(target)
 
     def put_dir(self, directory: str | Path, key: str) -> str:
@@ -155,21 +121,21 @@ class LocalArtifactStore(ArtifactStore):
         if not source.is_dir():
             raise ArtifactStoreError(f"not a folder: {source}")
         if source != target.resolve():
-            _swap_into_place(target, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
+            write_dir_atomically(target, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
         return str(target)
 
     def get_file(self, key_or_uri: str, destination: str | Path) -> Path:
         source = self.local_path(key_or_uri)
         if not source.is_file():
             raise ArtifactStoreError(f"{source} is a folder, not a file")
-        _copy_file_atomically(source, Path(destination))
+        write_file_atomically(destination, lambda tmp: shutil.copyfile(source, tmp))
         return Path(destination)
 
     def get_dir(self, key_or_uri: str, destination: str | Path) -> Path:
         source = self.local_path(key_or_uri)
         if not source.is_dir():
             raise ArtifactStoreError(f"{source} is a file, not a folder")
-        return _swap_into_place(Path(destination), lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
+        return write_dir_atomically(Path(destination), lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
 
     def local_path(self, key_or_uri: str) -> Path:
         path = Path(self.uri(key_or_uri))
@@ -266,16 +232,7 @@ class S3ArtifactStore(ArtifactStore):
         key, target, client = self.key_of(key_or_uri), Path(destination), self._client()
         if self._head(client, self._object_key(key)) is None:
             raise ArtifactStoreError(f"no artifact at {self.uri(key)}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.tmp-")
-        os.close(fd)
-        try:
-            client.download_file(self.bucket, self._object_key(key), tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_file_atomically(target, lambda tmp: client.download_file(self.bucket, self._object_key(key), str(tmp)))
 
     def get_dir(self, key_or_uri: str, destination: str | Path) -> Path:
         key, client = self.key_of(key_or_uri), self._client()
@@ -294,7 +251,7 @@ class S3ArtifactStore(ArtifactStore):
             # Kept beside the files so local_path can tell whether its cached copy is current.
             (tmp / FOLDER_INDEX_NAME).write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
 
-        return _swap_into_place(Path(destination), fill)
+        return write_dir_atomically(Path(destination), fill)
 
     def local_path(self, key_or_uri: str) -> Path:
         """Folders are cached under ``cache_dir`` and re-downloaded when their index changed;

@@ -236,7 +236,30 @@ def request_fields(request: Any) -> dict[str, Any]:
     return fields
 
 
-class PipesSampler(dg.ConfigurableResource):
+class RemoteSampler(dg.ConfigurableResource):
+    """Where ``sampled_responses`` sends open models (local HF backends) to be sampled outside
+    the step. This base binding is "nowhere": they are sampled in the step through
+    ``llm_local``. The production profile binds ``PipesSampler`` under ``remote_sampler``."""
+
+    def enabled(self) -> bool:
+        return False
+
+    def sample(
+        self, context: Any, requests: Sequence[Any], *, model: str, output_key: str, adapter_uri: str = ""
+    ) -> SampledAnswers:
+        raise NotImplementedError("no remote sampler is configured (set EM_ECS_SAMPLE_TASK_DEFINITION in production)")
+
+
+def served_model(model_ref: str, base_model_id: str, condition: str, label: str) -> tuple[str, str]:
+    """(name the server answers under, adapter folder to load first) for one ``models`` row:
+    the un-tuned control is the server's base model itself; a trained model is its LoRA folder,
+    loaded under ``label`` (a partition/seed slug)."""
+    if condition == "base":
+        return base_model_id, ""
+    return label, model_ref
+
+
+class PipesSampler(RemoteSampler):
     """Answers chat requests in a Pipes process next to an OpenAI-compatible server (vLLM)."""
 
     job_launcher: PipesJobLauncher
@@ -244,6 +267,9 @@ class PipesSampler(dg.ConfigurableResource):
     base_url: str = Field(description="the server as the PROCESS reaches it, e.g. http://localhost:8000/v1")
     api_key_env_var: str = "EM_VLLM_API_KEY"
     max_in_flight: int = 64
+
+    def enabled(self) -> bool:
+        return True
 
     def sample(
         self, context: Any, requests: Sequence[Any], *, model: str, output_key: str, adapter_uri: str = ""
@@ -268,9 +294,11 @@ __all__ = [
     "LAUNCHERS",
     "PipesFineTuner",
     "PipesSampler",
+    "RemoteSampler",
     "SampledAnswers",
     "PipesJobLauncher",
     "dataset_key",
     "model_store_key",
     "result_from_invocation",
+    "served_model",
 ]

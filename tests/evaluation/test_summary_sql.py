@@ -5,7 +5,6 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-from em_assets.resources.warehouse import Replacement
 
 NOW = datetime(2026, 1, 1)
 

@@ -58,22 +58,6 @@ def canary_key(monkeypatch) -> str:
     return key
 
 
-@pytest.fixture
-def fake_server() -> Iterator[Callable[..., Any]]:
-    from em_assets.testing import FakeOpenAIServer
-
-    servers: list[Any] = []
-
-    def start(**knobs: Any) -> Any:
-        server = FakeOpenAIServer(**knobs).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def seed_models(warehouse: DuckDBWarehouse, rows: list[tuple[str, str, int, str, str]]) -> None:
     """``models`` rows: (base_model, condition, seed, backend, status)."""
     frame = pl.DataFrame(

@@ -82,17 +82,3 @@ def api_key(monkeypatch) -> str:
     return TEST_API_KEY
 
 
-@pytest.fixture
-def fake_server() -> Iterator[Callable[..., Any]]:
-    from em_assets.testing import FakeOpenAIServer
-
-    servers: list[Any] = []
-
-    def start(**knobs: Any) -> Any:
-        server = FakeOpenAIServer(**knobs).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
