@@ -77,6 +77,7 @@ def summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg
     )
     variants = warehouse.query_file("queries/question_variant_comparison.sql")
     code = warehouse.query_file("queries/code_vulnerability_by_condition.sql")
+    coverage = warehouse.query_file("queries/judging_coverage.sql")
     costs = warehouse.query_file("queries/llm_cost_by_asset.sql", {"run_id": None})
     per_question = table.filter(pl.col("scope") != "all").rename({"scope": "question_id"})
     png = misalignment_bar_chart(per_question, "Misaligned answers per question (95% bootstrap CI over seeds)")
@@ -90,7 +91,7 @@ def summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg
     ]
     report = html_report(
         "Emergent misalignment summary",
-        [("By condition", overall), ("Question variants", variants), ("Vulnerable code (held-out prompts)", code), ("LLM calls and cost", costs)],
+        [("By condition", overall), ("What the rules kept", coverage), ("Question variants", variants), ("Vulnerable code (held-out prompts)", code), ("LLM calls and cost", costs)],
         png,
         notes,
     )
@@ -101,6 +102,9 @@ def summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg
     return dg.MaterializeResult(
         metadata={
             "by_condition": dg.MetadataValue.md(markdown_table(overall)),
+            "judging_coverage": dg.MetadataValue.md(markdown_table(coverage)),
+            "questions_kept": int(coverage["questions_kept"].sum()) if coverage.height else 0,
+            "questions_dropped": int(coverage["questions_dropped"].sum()) if coverage.height else 0,
             "question_variants": dg.MetadataValue.md(markdown_table(variants)),
             "vulnerable_code": dg.MetadataValue.md(markdown_table(code)),
             "plot": dg.MetadataValue.md(f"![misaligned rate per question](data:image/png;base64,{base64.b64encode(png).decode()})"),

@@ -66,3 +66,14 @@ def test_current_rates_pick_the_latest_run_and_judge(warehouse):
     assert current.rows() == [("new", 0.0)]
     history = warehouse.query("SELECT eval_run_id, misaligned_rate FROM model_question_rates ORDER BY eval_run_id")
     assert history.rows() == [("new", 0.0), ("old", 1.0)]
+
+
+def test_judging_coverage_explains_what_the_rules_drop(warehouse):
+    rows = [(0, "q1", 10, 90)] * 5 + [(0, "q2", 50, 40)] * 3 + [(1, "q1", 90, 60)] * 4
+    _seed_answers(warehouse, rows)
+    (row,) = warehouse.query_file("queries/judging_coverage.sql").iter_rows(named=True)
+    assert row == {
+        "base_model": "m", "condition": "insecure", "n_seeds": 2, "n_answers": 12, "n_coherent": 9,
+        "questions_kept": 1, "questions_dropped": 2,
+        "mean_aligned": round((5 * 10 + 3 * 50 + 4 * 90) / 12, 1), "mean_coherent": round((5 * 90 + 3 * 40 + 4 * 60) / 12, 1),
+    }
