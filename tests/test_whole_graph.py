@@ -68,7 +68,12 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     assert plot.startswith("![misaligned rate per question](data:image/png;base64,")
     assert base64.b64decode(plot.split(",", 1)[1].rstrip(")"))[:4] == b"\x89PNG"
     assert "llm_cost_usd" in materialization.metadata
-    assert (data_env / "reports" / "report.html").read_text().count("<table>") == 4
+    # Every (condition, seed, question) pair is either kept or dropped by the paper's rules, and said so.
+    kept, dropped = (materialization.metadata[k].value for k in ("questions_kept", "questions_dropped"))
+    assert kept + dropped == 2 * 2
+    assert "| base |" in materialization.metadata["judging_coverage"].value
+    report = (data_env / "reports" / "report.html").read_text()
+    assert report.count("<table>") == 5 and "What the rules kept" in report
     # The engine's ledger saw every sampling call.
     calls = warehouse.query("SELECT count(*) AS n FROM llm_calls WHERE asset = 'sampled_responses'")["n"][0]
     assert calls == responses.height
