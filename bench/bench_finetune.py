@@ -21,6 +21,7 @@ is run again at the end.
 
     .venv/bin/python bench/bench_finetune.py            # ~4-5 minutes on 2 quiet cores
     .venv/bin/python bench/bench_finetune.py --quick    # batch 1 rows only
+    .venv/bin/python bench/bench_finetune.py --quick --no-baseline --tokens 8192   # steadier medians
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def worker(impl: str, method: str, batch: int, steps: int, micro: int) -> dict:
     }
 
 
-def run_config(impl: str, method: str, batch: int, micro: int = 1) -> dict:
-    steps = max(1, -(-TOKEN_BUDGET // (batch * SEQ)))
+def run_config(impl: str, method: str, batch: int, micro: int = 1, tokens: int = TOKEN_BUDGET) -> dict:
+    steps = max(1, -(-tokens // (batch * SEQ)))
     command = [sys.executable, __file__, "--worker", impl, method, str(batch), str(steps), str(micro)]
     out = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     if out.returncode != 0:
@@ -300,6 +301,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 1 rows only")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="add the loop without FastForwards at batch 1")
+    parser.add_argument("--tokens", type=int, default=TOKEN_BUDGET,
+                        help="measured tokens per configuration; the first steps run slower (allocator and thread "
+                             "pool warm-up), so a longer run gives a steadier median")
     args = parser.parse_args()
     if args.gpu_check:
         print(json.dumps(gpu_check(*args.gpu_check), indent=2, default=str))
@@ -332,10 +336,10 @@ def main() -> None:
     )
     lines = []
     for impl, method, batch, micro in configs:
-        result = run_config(impl, method, batch, micro)
+        result = run_config(impl, method, batch, micro, args.tokens)
         lines.append(row(result, ceiling))
         print(f"  done {impl} {method} b{batch}/mb{micro}: {[round(r) for r in result['rates']]} tok/s", flush=True)
-    rerun = run_config("ours", "lora", 1)
+    rerun = run_config("ours", "lora", 1, 1, args.tokens)
     ceiling_end = matmul_ceiling()
     print(f"\nfp32 matmul ceiling: {ceiling:.0f} GFLOP/s at the start, {ceiling_end:.0f} at the end\n")
     print(header)
