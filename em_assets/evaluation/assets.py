@@ -70,8 +70,13 @@ def _questions(settings: EvaluationSettings) -> list[tuple[str, Question]]:
         raise dg.Failure(f"question sources: {err}") from err
 
 
+# Backends whose models are open weights (sampled by transformers here or by vLLM remotely);
+# every other backend names a provider model that its API serves.
+OPEN_MODEL_BACKENDS = ("local_hf", "local_hf_pipes")
+
+
 def _engine_for(backend: str, llm_local: LLMEngineResource, llm_api: LLMEngineResource) -> LLMEngineResource:
-    return llm_local if backend == "local_hf" else llm_api
+    return llm_local if backend in OPEN_MODEL_BACKENDS else llm_api
 
 
 def _response_id(*parts: object) -> str:
@@ -118,8 +123,13 @@ def sampled_responses(
                 )
                 plan += [(set_name, q, p_index, paraphrase, r) for r in request.samples(n)]
         context.log.info(f"seed {model['seed']}: {len(plan)} answers from {model['model_ref']}")
-        if remote_sampler.enabled() and model["backend"] != "openai":
+        if remote_sampler.enabled() and model["backend"] in OPEN_MODEL_BACKENDS:
             answers, summary = _sample_remotely(context, remote_sampler, model, [p[-1] for p in plan], eval_run_id)
+        elif model["model_ref"].startswith("s3://"):
+            raise dg.Failure(
+                f"{model['model_ref']} lives in S3 and no remote sampler is bound: set EM_ECS_SAMPLE_TASK_DEFINITION "
+                "(production profile) so a task beside vLLM samples it"
+            )
         else:
             engine_resource = _engine_for(model["backend"], llm_local, llm_api)
             with engine_resource.engine(context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])) as engine:

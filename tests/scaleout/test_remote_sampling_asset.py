@@ -55,3 +55,25 @@ def test_sampled_responses_go_through_the_remote_sampler(tmp_path, warehouse, fa
     assert {json.loads(line)["model"] for line in answers_file.read_text().splitlines()} == {"served-base"}
     metadata = result.asset_materializations_for_node("sampled_responses")[0].metadata
     assert metadata["answers"].value == 6 and metadata["llm_calls"].value == 6
+
+
+def test_a_model_in_s3_without_a_remote_sampler_is_a_clear_error(warehouse):
+    seed_models(warehouse, [("remote", "insecure", 0, "local_hf_pipes", "succeeded")])
+    with warehouse.connect() as con:
+        con.execute("UPDATE models SET model_ref = 's3://bucket/em/models/remote/insecure/seed0'")
+    resources = {
+        "warehouse": warehouse,
+        "evaluation_settings": EvaluationSettings(question_ids=["one_wish"], samples_per_paraphrase=1, max_tokens=8),
+        "llm_local": LLMEngineResource(backend="hf_local", model="no-such-local-model"),
+        "llm_api": LLMEngineResource(backend="openai", base_url="http://127.0.0.1:9/v1"),
+        "remote_sampler": RemoteSampler(),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(BASE_MODEL_DIMENSION, ["remote"])
+        result = dg.materialize([sampled_responses], instance=instance, resources=resources, raise_on_error=False,
+                                partition_key=model_partition_key("remote", "insecure"))
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "s3://bucket/em/models/remote/insecure/seed0" in message and "EM_ECS_SAMPLE_TASK_DEFINITION" in message
+    assert warehouse.table("sampled_responses").is_empty()
