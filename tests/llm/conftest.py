@@ -20,18 +20,14 @@ CLIENT_TIMEOUT_S = 0.5
 
 
 @pytest.fixture
-def make_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
-    servers: list[FakeOpenAIServer] = []
+def make_server(fake_server) -> Callable[..., FakeOpenAIServer]:
+    """``fake_server`` (tests/conftest.py) with a hang that outlasts the client timeout."""
 
     def start(**knobs: Any) -> FakeOpenAIServer:
         knobs.setdefault("hang_s", 1.5)
-        server = FakeOpenAIServer(**knobs).start()
-        servers.append(server)
-        return server
+        return fake_server(**knobs)
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
