@@ -41,7 +41,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def dagster_ui(tmp_path):
-    """``dagster dev`` on a free local port; yields (url, env); stops the process group after."""
+    """``dagster dev`` on a free local port; yields (url, its log file); stops the process group after."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")  # its relative paths resolve in home
@@ -75,7 +75,7 @@ def dagster_ui(tmp_path):
                 assert process.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "dagster dev did not answer within 180 s"
                 time.sleep(1)
-        yield url, env, tmp_path / "dagster_dev.log"
+        yield url, tmp_path / "dagster_dev.log"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -181,7 +181,7 @@ class Page:
 def test_a_new_user_materializes_a_partition_and_finds_the_report(dagster_ui, browser):
     from selenium.webdriver.common.keys import Keys
 
-    url, env, dev_log = dagster_ui
+    url, dev_log = dagster_ui
     shots = Path(os.environ.get("EM_UI_SCREENSHOTS") or REPO / "data" / "ui_screenshots")
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
