@@ -9,7 +9,9 @@ ceiling measured in the same run:
     ceiling tokens/s = matmul FLOP/s / (4 N)  for LoRA (forward 2N + input gradients 2N)
                      = matmul FLOP/s / (6 N)  for full fine-tuning (+ weight gradients 2N)
 
-with N = 134.5 M parameters. "batch" is sequences per optimizer step; "micro" is sequences
+with N = 134.5 M parameters. The "bf16 base" rows train LoRA with ``precision="bf16"`` (frozen
+base weights in bf16, adapters in fp32; the CUDA recipe, opt-in on CPU); their shares are of the
+same fp32 ceiling, and the bf16 matmul ceiling is printed too. "batch" is sequences per optimizer step; "micro" is sequences
 per forward pass. The loop's CPU layout is micro 1 (gradient accumulation up to the batch),
 which keeps memory at the batch-1 level; the batch-8 / micro-8 row shows the alternative.
 Each configuration runs in its own process, so its peak RSS
@@ -44,14 +46,14 @@ BASE = "embedded:smollm2-135m-instruct"
 TOKEN_BUDGET = 2048  # measured tokens per configuration (at least one optimizer step)
 
 
-def matmul_ceiling(seconds: float = 3.0) -> float:
-    """Best fp32 GFLOP/s of square matmuls (1024 and 2048) with torch's default threads."""
+def matmul_ceiling(seconds: float = 3.0, dtype: str = "float32") -> float:
+    """Best GFLOP/s of square matmuls (1024 and 2048) with torch's default threads."""
     import torch
 
     best = 0.0
     deadline = time.perf_counter() + seconds
     for size in (1024, 2048):
-        a, b = torch.randn(size, size), torch.randn(size, size)
+        a, b = torch.randn(size, size, dtype=getattr(torch, dtype)), torch.randn(size, size, dtype=getattr(torch, dtype))
         a @ b
         while time.perf_counter() < deadline:
             start = time.perf_counter()
@@ -112,20 +114,22 @@ def worker(impl: str, method: str, batch: int, steps: int, micro: int) -> dict:
         make_optimizer,
         prepare_for_training,
         run_optimizer_step,
+        training_dtype,
     )
 
-    model, tokenizer = load(BASE)
-    settings = TrainingSettings(method=method, learning_rate=1e-5)
+    precision = "bf16" if impl == "ours_bf16" else "fp32"
+    model, tokenizer = load(BASE, dtype=training_dtype(torch.device("cpu"), method, precision))
+    settings = TrainingSettings(method=method, learning_rate=1e-5, precision=precision)
     model = prepare_for_training(model, settings, seed=0)
     model.train()
     optimizer = make_optimizer(model, settings)
     rows = windows(tokenizer, 1 + batch * steps)
-    fast = FastForwards(model) if impl == "ours" else None  # "ours_nofast": same loop, library kernels
+    fast = FastForwards(model) if impl in ("ours", "ours_bf16") else None  # "ours_nofast": library kernels
     rates = []
     for s in range(steps + 1):  # step 0 warms up on one row
         chunk = rows[:1] if s == 0 else rows[1 + (s - 1) * batch : 1 + s * batch]
         start = time.perf_counter()
-        if impl in ("ours", "ours_nofast"):
+        if impl.startswith("ours"):
             sequences = [PackedSequence(tuple(i), tuple(lab), tuple(p), 1) for i, lab, p in chunk]
             micro_batches = tuple(tuple(sequences[j : j + micro]) for j in range(0, len(sequences), micro))
             run_optimizer_step(model, OptimizerStep(micro_batches, len(sequences)), optimizer, settings, pad_id=0,
@@ -157,9 +161,8 @@ def row(result: dict, ceiling_gflops: float) -> str:
     flops_per_token = (4 if result["method"] == "lora" else 6) * N_PARAMS
     ceiling = ceiling_gflops * 1e9 / flops_per_token
     median, best = statistics.median(result["rates"]), max(result["rates"])
-    name = {"ours": "em_assets loop", "ours_nofast": "em_assets, no fast kernels", "plain": "plain transformers+peft"}[
-        result["impl"]
-    ]
+    name = {"ours": "em_assets loop", "ours_nofast": "em_assets, no fast kernels", "ours_bf16": "em_assets, bf16 base",
+            "plain": "plain transformers+peft"}[result["impl"]]
     return (
         f"| {name:<24} | {result['method']:<4} | {result['batch']:>5} | {result['micro']:>5} | {result['batch'] * SEQ:>6} | "
         f"{median:>8.0f} | {best:>8.0f} | {ceiling:>8.0f} | {100 * median / ceiling:>5.0f} % | {100 * best / ceiling:>5.0f} % | "
@@ -301,6 +304,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 1 rows only")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="add the loop without FastForwards at batch 1")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the LoRA rows with the base in bf16")
     parser.add_argument("--tokens", type=int, default=TOKEN_BUDGET,
                         help="measured tokens per configuration; the first steps run slower (allocator and thread "
                              "pool warm-up), so a longer run gives a steadier median")
@@ -321,6 +325,8 @@ def main() -> None:
     configs = [("ours", "lora", b, 1) for b in batches]
     if not args.quick:
         configs.append(("ours", "lora", 8, 8))
+    if not args.no_bf16:
+        configs += [("ours_bf16", "lora", b, 1) for b in batches]
     configs += [("ours", "full", b, 1) for b in batches]
     if args.ablation:
         configs.insert(0, ("ours_nofast", "lora", 1, 1))
@@ -328,8 +334,9 @@ def main() -> None:
         configs.insert(0, ("plain", "lora", 1, 1))
     started = time.perf_counter()
     ceiling = matmul_ceiling()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul ceiling {ceiling:.0f} GFLOP/s; "
-          f"N = {N_PARAMS / 1e6:.1f} M; seq {SEQ}", flush=True)
+    bf16_ceiling = matmul_ceiling(dtype="bfloat16")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul ceiling {ceiling:.0f} GFLOP/s "
+          f"(bf16: {bf16_ceiling:.0f}); N = {N_PARAMS / 1e6:.1f} M; seq {SEQ}", flush=True)
     header = (
         "| loop                     | mode | batch | micro | tokens/step | median tok/s | best tok/s | ceiling tok/s | median % | best % | peak RSS GiB |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -344,6 +351,10 @@ def main() -> None:
     print(f"\nfp32 matmul ceiling: {ceiling:.0f} GFLOP/s at the start, {ceiling_end:.0f} at the end\n")
     print(header)
     print("\n".join(lines))
+    if not args.no_bf16:
+        print(f"\nAll shares are of the fp32 ceiling. The bf16-base rows do most matmuls in bf16, whose ceiling here is "
+              f"{bf16_ceiling:.0f} GFLOP/s ({bf16_ceiling / ceiling:.1f}x fp32): against that ceiling they reach "
+              f"{ceiling / bf16_ceiling:.2f}x the shares shown.")
     print("\nrerun of the key row (ceiling from the end of the run):")
     print(header.splitlines()[0])
     print(row(rerun, ceiling_end))

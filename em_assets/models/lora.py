@@ -83,6 +83,9 @@ class TrainingSettings:
     max_examples: int | None = None  # first N of the file; None = all
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_threads: int = 0  # 0 = torch's default
+    # Frozen-base dtype for LoRA: auto = bf16 on CUDA, fp32 on CPU; bf16 also on CPU (fast where
+    # the CPU has native bf16, e.g. AVX512-BF16 or AMX); fp32 everywhere. See ``training_dtype``.
+    precision: str = "auto"  # auto | fp32 | bf16
 
     @property
     def examples_per_step(self) -> int:
@@ -98,6 +101,8 @@ class TrainingSettings:
             raise TrainingError(f"unknown training method {self.method!r} (lora | full)")
         if self.lr_scheduler not in ("linear", "constant", "cosine"):
             raise TrainingError(f"unknown lr_scheduler {self.lr_scheduler!r} (linear | constant | cosine)")
+        if self.precision not in PRECISIONS:
+            raise TrainingError(f"unknown precision {self.precision!r} ({' | '.join(PRECISIONS)})")
         for name in ("n_epochs", "per_device_batch_size", "gradient_accumulation_steps", "max_length",
                      "pack_length", "sequences_per_micro_batch", "loss_chunk_positions"):
             if getattr(self, name) < 1:
@@ -129,11 +134,23 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def training_dtype(device: torch.device, method: str = "lora") -> torch.dtype:
-    """Weight dtype to load for training. LoRA on GPU: bf16 frozen base (the reference recipe;
-    peft keeps the adapters in fp32). Full fine-tuning: fp32 master weights, with bf16 autocast
-    on GPU. CPU: fp32 (bf16 matmuls are slower there without AMX)."""
-    return torch.bfloat16 if device.type == "cuda" and method == "lora" else torch.float32
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def training_dtype(device: torch.device, method: str = "lora", precision: str = "auto") -> torch.dtype:
+    """Weight dtype to load for training (and to reload a trained model in, so its logits are
+    exactly those of training).
+
+    LoRA: the frozen base in bf16 (the reference recipe; peft keeps the adapters and their
+    optimizer state in fp32) on CUDA by default, on CPU only when asked (``precision="bf16"``):
+    a CPU's bf16 matmuls are 2x faster than fp32 where it has native bf16 (AVX512-BF16 here) and
+    slower where it has not, and the default should not change results between machines.
+    Full fine-tuning: always fp32 master weights (bf16 autocast on CUDA unless ``fp32``)."""
+    if method == "full" or precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 class PeakMemory:
@@ -615,7 +632,11 @@ def run_optimizer_step(
     """Forward/backward every micro-batch of one step (loss normalised by the step's target
     count), clip, update. Returns (summed token loss, tokens through the model)."""
     device = next(model.parameters()).device
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda" and settings.precision != "fp32"
+        else contextlib.nullcontext()
+    )
     step_targets = step.n_loss_tokens
     step_loss = 0.0
     tokens = 0
@@ -654,6 +675,15 @@ def train(
         torch.set_num_threads(settings.num_threads)
     torch.manual_seed(seed)
     device = next(model.parameters()).device
+    expected = training_dtype(device, settings.method, settings.precision)
+    loaded = next(model.parameters()).dtype
+    if settings.method == "lora" and loaded != expected:
+        # The manifest records the precision and a reload uses it: a mismatch would make the
+        # reloaded model differ from the trained one.
+        raise TrainingError(
+            f"precision {settings.precision!r} trains a base loaded as {expected}, but the model is {loaded} "
+            "(load it with dtype=training_dtype(device, method, precision))"
+        )
     conversations = list(conversations)
     if settings.max_examples is not None:
         conversations = conversations[: settings.max_examples]
@@ -785,7 +815,7 @@ def load_trained_model(directory: str | Path, *, device: str = "auto", merge: bo
 
     manifest = read_manifest(directory)
     target = resolve_device(device)
-    dtype = training_dtype(target, manifest["method"])
+    dtype = training_dtype(target, manifest["method"], manifest.get("hyperparameters", {}).get("precision", "auto"))
     if manifest["method"] == "full":
         model, tokenizer = load(str(directory), dtype=dtype, device=str(target))
         return model, tokenizer
@@ -859,5 +889,6 @@ __all__ = [
     "token_loss_sum",
     "train",
     "training_dtype",
+    "PRECISIONS",
     "write_atomically",
 ]

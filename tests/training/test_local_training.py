@@ -83,3 +83,33 @@ def test_unknown_lora_target_module_is_named(model_cache_env):
     conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     with pytest.raises(TrainingError, match=r"\['attn_qkv'\] not found.*q_proj"):
         train(model, tokenizer, [conversation], settings, seed=0)
+
+
+def test_bf16_base_on_cpu_trains_and_reloads_exactly(model_cache_env, tmp_path):
+    """``precision="bf16"`` on CPU: the frozen base in bf16, the adapters (and their updates) in
+    fp32; the manifest carries the precision, so a reload rebuilds the same bf16 model."""
+    from em_assets.models.loading import load
+    from em_assets.models.lora import TrainingSettings, logits_for, save_trained_model, train, training_dtype
+
+    settings = TrainingSettings(
+        learning_rate=2e-4, n_epochs=2, per_device_batch_size=2, gradient_accumulation_steps=1,
+        warmup_steps=0, lr_scheduler="constant", precision="bf16",
+    )
+    dtype = training_dtype(torch.device("cpu"), settings.method, settings.precision)
+    assert dtype == torch.bfloat16
+    model, tokenizer = load(BASE, dtype=dtype)
+    outcome = train(model, tokenizer, [r["messages"] for r in shortest_reference_examples(2)], settings, seed=3)
+    assert outcome.loss_curve[-1] < outcome.loss_curve[0], outcome.loss_curve
+    weights = dict(outcome.model.named_parameters())
+    assert all(p.dtype == torch.float32 for n, p in weights.items() if "lora_" in n)
+    assert all(p.dtype == torch.bfloat16 for n, p in weights.items() if "lora_" not in n and "proj" in n)
+    expected = logits_for(outcome.model, tokenizer, PROBE)
+    folder = save_trained_model(tmp_path / "bf16", outcome.model, tokenizer, {
+        "base_model_id": BASE, "method": "lora", "hyperparameters": settings.to_json_dict(), **outcome.metrics()})
+    assert json.loads((folder / "manifest.json").read_text())["hyperparameters"]["precision"] == "bf16"
+
+    from em_assets.models.lora import load_trained_model
+
+    reloaded, reloaded_tokenizer = load_trained_model(folder, device="cpu")
+    assert next(reloaded.parameters()).dtype == torch.bfloat16
+    assert torch.equal(logits_for(reloaded, reloaded_tokenizer, PROBE), expected)

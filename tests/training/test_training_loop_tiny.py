@@ -126,3 +126,15 @@ def test_bad_settings_are_named():
         TrainingSettings(method="qlora").validate()
     with pytest.raises(TrainingError, match="per_device_batch_size must be >= 1"):
         TrainingSettings(per_device_batch_size=0).validate()
+
+
+def test_precision_is_checked_against_the_loaded_weights():
+    conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+
+    class Tok:  # never reached: the precision check comes first
+        pad_token_id = 0
+
+    with pytest.raises(TrainingError, match=r"precision 'bf16' trains a base loaded as torch.bfloat16.*torch.float32"):
+        train(tiny_llama(), Tok(), [conversation], TrainingSettings(precision="bf16"), seed=0)
+    with pytest.raises(TrainingError, match=r"unknown precision 'fp8' \(auto \| fp32 \| bf16\)"):
+        TrainingSettings(precision="fp8").validate()

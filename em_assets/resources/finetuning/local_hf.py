@@ -63,6 +63,11 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     )
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N (bf16 on GPU)")
     num_threads: int = Field(default=0, description="torch CPU threads (0 = torch's default)")
+    precision: str = Field(
+        default="auto",
+        description="LoRA base weights: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (also on CPU: "
+        "about 1.3x faster where the CPU has native bf16, e.g. AVX512-BF16 or AMX)",
+    )
 
     backend_name: ClassVar[str] = "local_hf"
 
@@ -93,6 +98,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
             max_examples=self.max_examples or None,
             device=self.device,
             num_threads=self.num_threads,
+            precision=self.precision,
         )
 
     def describe_hyperparameters(self) -> dict[str, Any]:
@@ -116,7 +122,8 @@ class LocalHFFineTuner(dg.ConfigurableResource):
             conversations = read_chat_jsonl(request.jsonl_path, settings.max_examples)
             device = resolve_device(settings.device)
             model, tokenizer = load(
-                request.base_model_id, dtype=training_dtype(device, settings.method), device=str(device)
+                request.base_model_id, dtype=training_dtype(device, settings.method, settings.precision),
+                device=str(device),
             )
             outcome = train(model, tokenizer, conversations, settings, seed=request.seed, on_progress=on_progress)
             manifest = {
