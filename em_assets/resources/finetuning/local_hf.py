@@ -66,7 +66,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     precision: str = Field(
         default="auto",
         description="LoRA base weights: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (also on CPU: "
-        "about 1.3x faster where the CPU has native bf16, e.g. AVX512-BF16 or AMX)",
+        "about 1.4x faster where the CPU has native bf16, e.g. AVX512-BF16 or AMX)",
     )
 
     backend_name: ClassVar[str] = "local_hf"
