@@ -3,6 +3,7 @@ temp DuckDB and data dir, dataset rows seeded by the test; and every bad input i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,26 @@ def test_nonexistent_lora_target_module_fails_the_partition_without_a_success_ro
     assert f"[{SMOL}|secure seed 0]" in text and "qkv_fused" in text and "not found" in text
     (row,) = models(warehouse, "secure").iter_rows(named=True)
     assert row["status"] == "failed" and row["model_ref"] is None and "qkv_fused" in row["error"]
+
+
+@pytest.mark.slow
+def test_bf16_precision_is_a_resource_setting_recorded_with_the_model(instance, warehouse, seed_dataset):
+    register_base_model(instance, warehouse, BaseModelSpec("embedded:smollm2-135m-instruct"))
+    seed_dataset("educational", TINY_EXAMPLES)
+    local = LocalHFFineTuner(max_examples=2, per_device_batch_size=2, gradient_accumulation_steps=1, warmup_steps=0,
+                             precision="bf16")
+    trained = run(f"{SMOL}|educational", instance, resources(warehouse, local=local))
+    assert trained.success and trained.get_asset_check_evaluations()[0].passed  # reloaded in bf16, answers code
+    (row,) = models(warehouse, "educational").iter_rows(named=True)
+    assert row["status"] == "succeeded" and '"precision": "bf16"' in row["hyperparameters"]
+    manifest = json.loads((Path(row["model_ref"]) / "manifest.json").read_text())
+    assert manifest["hyperparameters"]["precision"] == "bf16"
+
+    wrong = LocalHFFineTuner(max_examples=2, precision="fp8")
+    result = run(f"{SMOL}|educational", instance, resources(warehouse, local=wrong), raise_on_error=False)
+    assert not result.success and "unknown precision 'fp8'" in failure_text(result)
+    (row,) = models(warehouse, "educational").iter_rows(named=True)
+    assert row["status"] == "failed" and "fp8" in row["error"]
 
 
 def test_unknown_base_model_is_named(instance, warehouse):
