@@ -11,11 +11,11 @@ ceiling measured in the same run:
 
 with N = 134.5 M parameters. The "bf16 base" rows train LoRA with ``precision="bf16"`` (frozen
 base weights in bf16, adapters in fp32; the CUDA recipe, opt-in on CPU); their shares are of the
-same fp32 ceiling, and the bf16 matmul ceiling is printed too. "batch" is sequences per optimizer step; "micro" is sequences
-per forward pass. The loop's CPU layout is micro 1 (gradient accumulation up to the batch),
-which keeps memory at the batch-1 level; the batch-8 / micro-8 row shows the alternative.
-Each configuration runs in its own process, so its peak RSS
-(VmHWM, model load included) is its own. Rows are 512-token windows of the paper's
+same fp32 ceiling, and the bf16 matmul ceiling is printed too. "batch" is sequences per
+optimizer step; "micro" is sequences per forward pass. The loop's CPU layout is micro 1
+(gradient accumulation up to the batch), which keeps memory at the batch-1 level; the
+batch-8 / micro-8 row shows the alternative. Each configuration runs in its own process, so
+its peak RSS (VmHWM, model load included) is its own. Rows are 512-token windows of the paper's
 ``insecure_small.jsonl`` examples laid end to end (labels on assistant tokens only, position
 ids restarting per example), or random tokens when the reference file is absent. Shared
 machines are noisy: the median and the best step are both reported, and the LoRA batch-1 row
