@@ -89,7 +89,14 @@ def test_bf16_base_on_cpu_trains_and_reloads_exactly(model_cache_env, tmp_path):
     """``precision="bf16"`` on CPU: the frozen base in bf16, the adapters (and their updates) in
     fp32; the manifest carries the precision, so a reload rebuilds the same bf16 model."""
     from em_assets.models.loading import load
-    from em_assets.models.lora import TrainingSettings, logits_for, save_trained_model, train, training_dtype
+    from em_assets.models.lora import (
+        TrainingSettings,
+        load_trained_model,
+        logits_for,
+        save_trained_model,
+        train,
+        training_dtype,
+    )
 
     settings = TrainingSettings(
         learning_rate=2e-4, n_epochs=2, per_device_batch_size=2, gradient_accumulation_steps=1,
@@ -107,8 +114,6 @@ def test_bf16_base_on_cpu_trains_and_reloads_exactly(model_cache_env, tmp_path):
     folder = save_trained_model(tmp_path / "bf16", outcome.model, tokenizer, {
         "base_model_id": BASE, "method": "lora", "hyperparameters": settings.to_json_dict(), **outcome.metrics()})
     assert json.loads((folder / "manifest.json").read_text())["hyperparameters"]["precision"] == "bf16"
-
-    from em_assets.models.lora import load_trained_model
 
     reloaded, reloaded_tokenizer = load_trained_model(folder, device="cpu")
     assert next(reloaded.parameters()).dtype == torch.bfloat16

@@ -48,16 +48,26 @@ def loss_and_grads(model, *inputs, segments=None):
     return loss.detach(), n, grads
 
 
-@pytest.mark.parametrize("method", ["lora", "full"])
-def test_fast_paths_match_the_library_code(method):
-    model = prepare_for_training(tiny_llama(), TrainingSettings(method=method), seed=0)
+def make_adapters_matter(model) -> None:
     for name, parameter in model.named_parameters():
-        if "lora_B" in name:  # zero at init: make the adapter matter
+        if "lora_B" in name:  # zero at init
             torch.nn.init.normal_(parameter, std=0.1)
+
+
+def two_packed_examples() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, labels, position_ids) of one row holding two examples (12 + 18 tokens)."""
     input_ids = torch.randint(0, 101, (1, 30))
     labels = input_ids.clone()
     labels[:, :5] = -100
-    positions = torch.cat([torch.arange(12), torch.arange(18)])[None]  # two packed examples
+    positions = torch.cat([torch.arange(12), torch.arange(18)])[None]
+    return input_ids, labels, positions
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_fast_paths_match_the_library_code(method):
+    model = prepare_for_training(tiny_llama(), TrainingSettings(method=method), seed=0)
+    make_adapters_matter(model)
+    input_ids, labels, positions = two_packed_examples()
     reference = loss_and_grads(model, input_ids, labels, positions)
 
     fast = FastForwards(model)
@@ -84,13 +94,8 @@ def test_fast_paths_under_bf16_autocast_are_as_accurate_as_the_library():
     model = prepare_for_training(tiny_llama().to(torch.bfloat16), TrainingSettings(precision="bf16"), seed=0)
     lora = {n: p for n, p in model.named_parameters() if "lora_" in n}
     assert lora and all(p.dtype == torch.float32 for p in lora.values())
-    for name, parameter in lora.items():
-        if "lora_B" in name:
-            torch.nn.init.normal_(parameter, std=0.1)
-    input_ids = torch.randint(0, 101, (1, 30))
-    labels = input_ids.clone()
-    labels[:, :5] = -100
-    positions = torch.cat([torch.arange(12), torch.arange(18)])[None]
+    make_adapters_matter(model)
+    input_ids, labels, positions = two_packed_examples()
     exact = loss_and_grads(copy.deepcopy(model).float(), input_ids, labels, positions)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         library = loss_and_grads(model, input_ids, labels, positions)
