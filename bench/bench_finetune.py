@@ -53,7 +53,7 @@ def matmul_ceiling(seconds: float = 3.0, dtype: str = "float32") -> float:
     best = 0.0
     deadline = time.perf_counter() + seconds
     for size in (1024, 2048):
-        a, b = torch.randn(size, size, dtype=getattr(torch, dtype)), torch.randn(size, size, dtype=getattr(torch, dtype))
+        a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
         a @ b
         while time.perf_counter() < deadline:
             start = time.perf_counter()

@@ -692,15 +692,15 @@ def train(
         torch.set_num_threads(settings.num_threads)
     torch.manual_seed(seed)
     device = next(model.parameters()).device
-    expected = training_dtype(device, settings.method, settings.precision)
-    loaded = next(model.parameters()).dtype
-    if settings.method == "lora" and loaded != expected:
-        # The manifest records the precision and a reload uses it: a mismatch would make the
-        # reloaded model differ from the trained one.
-        raise TrainingError(
-            f"precision {settings.precision!r} trains a base loaded as {expected}, but the model is {loaded} "
-            "(load it with dtype=training_dtype(device, method, precision))"
-        )
+    if settings.method == "lora":
+        # The manifest records the precision and a reload uses it: a base loaded in another
+        # dtype would make the reloaded model differ from the trained one.
+        expected, loaded = training_dtype(device, "lora", settings.precision), next(model.parameters()).dtype
+        if loaded != expected:
+            raise TrainingError(
+                f"precision {settings.precision!r} trains a base loaded as {expected}, but the model is {loaded} "
+                "(load it with dtype=training_dtype(device, method, precision))"
+            )
     conversations = list(conversations)
     if settings.max_examples is not None:
         conversations = conversations[: settings.max_examples]
