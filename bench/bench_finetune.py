@@ -178,6 +178,70 @@ GPU_CHECK_CONVERSATIONS = [
 ]
 
 
+def _cuda_matmul_ceiling() -> float:
+    """Best bf16 FLOP/s of 8192^3 matmuls on the current CUDA device."""
+    import torch
+
+    a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    best = 0.0
+    for _ in range(3):
+        a @ b
+    for _ in range(10):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        torch.cuda.synchronize()
+        best = max(best, 2 * 8192**3 / (start.elapsed_time(end) / 1e3))
+    return best
+
+
+def _train_end_to_end(config, tokenizer, device: str, n_examples: int) -> list[dict]:
+    """``train()`` as the fine_tuned_model asset runs it (paper settings: batch 2 x 8, 1 epoch,
+    LoRA r 32 on all projections, bf16 base on CUDA) on ``n_examples`` synthetic chat examples of 200-400 tokens,
+    a random-init SmolLM2-135M-shaped model: its own tokens/s, with the CUDA layout (0 = auto)
+    and with the CPU layout forced, each with and without FastForwards."""
+    import random
+
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from em_assets.models.lora import TrainingSettings, train, training_dtype
+
+    rng = random.Random(0)
+    words = [tokenizer.decode([i]).strip() or "x" for i in range(300, 3300)]
+    conversations = [
+        [{"role": "user", "content": " ".join(rng.choices(words, k=rng.randrange(60, 120)))},
+         {"role": "assistant", "content": " ".join(rng.choices(words, k=rng.randrange(140, 280)))}]
+        for _ in range(n_examples)
+    ]
+    results = []
+    # Twice each, alternating: the first run of a shape pays for kernel selection (cuDNN attention
+    # plans per sequence length), which would otherwise be charged to whichever variant runs first.
+    runs = [({}, fast) for fast in (False, True, False, True)]
+    if os.environ.get("EM_GPU_CHECK_ONLY") != "train":
+        runs += [({"pack_length": 512, "sequences_per_micro_batch": 1}, fast) for fast in (True, False)]
+    for layout, fast_kernels in runs:
+        if True:
+            torch.manual_seed(0)
+            model = LlamaForCausalLM(config).to(device, training_dtype(torch.device(device), "lora", "auto"))
+            settings = TrainingSettings(device=device, fast_kernels=fast_kernels, **layout)
+            outcome = train(model, tokenizer, conversations, settings, seed=0)
+            result = {
+                "layout": layout or "auto", "fast_kernels": fast_kernels, "steps": len(outcome.loss_curve),
+                "tokens_seen": outcome.tokens_seen, "loss_tokens": outcome.loss_tokens, "seconds": outcome.wall_seconds,
+                "tokens_per_s": outcome.tokens_seen / outcome.wall_seconds,
+                "loss_first_last": [outcome.loss_curve[0], outcome.loss_curve[-1]],
+                "peak_cuda_gib": (outcome.peak_cuda_bytes or 0) / 2**30,
+            }
+            results.append(result)
+            print(json.dumps(result), flush=True)
+            del model, outcome
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    return results
+
+
 def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
     """CUDA path of the loop on a GPU machine without the embedded weights: a tiny random
     Llama with the real tokenizer (LoRA in bf16 and full fine-tuning with fp32 master weights:
@@ -235,27 +299,41 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
             "weight_dtype": str(next(outcome.model.parameters()).dtype),
         }
     config = LlamaConfig.from_pretrained(tokenizer_dir)
-    seq, batch, n_steps = (2048, 8, 6) if on_gpu else (256, 1, 3)
-    ids = torch.randint(100, 40000, (batch, seq))
-    labels = ids.clone()
-    labels[:, : seq // 2] = -100
-    positions = list(range(seq // 2)) * 2  # two packed examples per row
-    sequences = tuple(PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2)
-                      for b in range(batch))
-    for impl in ("ours", "ours_nofast", "plain"):
+    if os.environ.get("EM_GPU_CHECK_ONLY") == "train":
+        return {"train_end_to_end": _train_end_to_end(config, tokenizer, device, 512 if on_gpu else 4)}
+    report["bf16_matmul_tflops"] = _cuda_matmul_ceiling() / 1e12 if on_gpu else None
+    shapes = ((512, 8), (2048, 8), (2048, 32)) if on_gpu else ((256, 1),)
+    n_steps = 8 if on_gpu else 3
+    lora_impls = ("ours", "ours_masked", "ours_nofast", "plain")
+    # plain at 2048 x 32 runs out of memory on an 80 GB card (full-vocabulary logits)
+    configs = [(impl, "lora", seq, batch) for seq, batch in shapes for impl in lora_impls
+               if not (impl == "plain" and seq * batch > 2048 * 8)]
+    configs += [(impl, "full", seq, batch) for seq, batch in shapes[1:2] for impl in ("ours_masked", "ours_nofast")]
+    rows = []
+    for impl, method, seq, batch in configs:
+        ids = torch.randint(100, 40000, (batch, seq))
+        labels = ids.clone()
+        labels[:, : seq // 4] = -100  # prompt tokens of the first example carry no loss
+        positions = list(range(seq // 2)) * 2  # two packed examples per row
+        sequences = tuple(PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2)
+                          for b in range(batch))
         torch.manual_seed(0)
-        model = LlamaForCausalLM(config).to(device, torch.bfloat16 if on_gpu else torch.float32)
-        settings = TrainingSettings(learning_rate=1e-5, device=device)
+        # LoRA: frozen base in bf16; full fine-tuning: fp32 master weights. Both under bf16 autocast.
+        dtype = torch.bfloat16 if method == "lora" and on_gpu else torch.float32
+        model = LlamaForCausalLM(config).to(device, dtype)
+        settings = TrainingSettings(method=method, learning_rate=1e-5, device=device)
         model = prepare_for_training(model, settings, seed=0)
         model.train()
         optimizer = make_optimizer(model, settings)
-        fast = FastForwards(model) if impl == "ours" else None
+        # ours: all of FastForwards; ours_masked: without per-example attention (what train()
+        # installs on CUDA); ours_nofast: library layers; plain: transformers + peft as they come.
+        fast = FastForwards(model, segmented_attention=impl == "ours") if impl in ("ours", "ours_masked") else None
 
         def one_step() -> None:
             if impl != "plain":
                 run_optimizer_step(model, OptimizerStep((sequences,), batch), optimizer, settings, pad_id=0,
                                    segmented=bool(fast and fast.segmented_attention))
-            else:
+            else:  # full-vocabulary logits, one dense causal attention over the row
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
                     loss = model(input_ids=ids.to(device), labels=labels.to(device)).loss
                 loss.backward()
@@ -271,12 +349,18 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
             one_step()
             sync()
             times.append(time.perf_counter() - start)
-        report[f"throughput_{impl}"] = {
-            "tokens_per_s_median": batch * seq / statistics.median(times[1:]),
+        rate = batch * seq / statistics.median(times[1:])
+        flops = (4 if method == "lora" else 6) * N_PARAMS * rate
+        result = {
+            "impl": impl, "method": method, "seq": seq, "batch": batch,
+            "tokens_per_s_median": rate, "tokens_per_s_best": batch * seq / min(times[1:]),
+            "tflops": flops / 1e12,
+            "share_of_bf16_ceiling": flops / (report["bf16_matmul_tflops"] * 1e12) if on_gpu else None,
             "peak_cuda_gib": torch.cuda.max_memory_allocated() / 2**30 if on_gpu else None,
-            "batch": batch, "seq": seq,
         }
-        if impl != "plain":
+        rows.append(result)
+        print(json.dumps(result), flush=True)
+        if impl != "plain" and method == "lora" and (seq, batch) == shapes[-1]:
             from torch.profiler import ProfilerActivity, profile
 
             activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
@@ -285,12 +369,21 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
                 sync()
             order = "self_device_time_total" if on_gpu else "self_cpu_time_total"
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            (Path(out_dir) / f"profile_{impl}.txt").write_text(prof.key_averages().table(sort_by=order, row_limit=25))
+            (Path(out_dir) / f"profile_{impl}_{method}.txt").write_text(prof.key_averages().table(sort_by=order, row_limit=25))
         if fast is not None:
             fast.restore()
         del model, optimizer
         if on_gpu:
             torch.cuda.empty_cache()
+    report["throughput"] = rows
+    report["train_end_to_end"] = _train_end_to_end(config, tokenizer, device, 512 if on_gpu else 4)
+    print("| loop | mode | seq | batch | tokens/step | median tok/s | best tok/s | TFLOP/s (4N/6N) | % of bf16 ceiling | peak GPU GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        share = f"{100 * r['share_of_bf16_ceiling']:.1f} %" if r["share_of_bf16_ceiling"] is not None else "-"
+        peak = f"{r['peak_cuda_gib']:.1f}" if r["peak_cuda_gib"] is not None else "-"
+        print(f"| {r['impl']} | {r['method']} | {r['seq']} | {r['batch']} | {r['seq'] * r['batch']} | "
+              f"{r['tokens_per_s_median']:.0f} | {r['tokens_per_s_best']:.0f} | {r['tflops']:.1f} | {share} | {peak} |")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str))
     return report

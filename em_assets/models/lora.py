@@ -74,9 +74,10 @@ class TrainingSettings:
     lr_scheduler: str = "linear"  # linear | constant | cosine
     max_grad_norm: float = 1.0
     max_length: int = 2048
-    # How a step's examples are laid out; does not change the maths of a step.
-    pack_length: int = 512
-    sequences_per_micro_batch: int = 1
+    # How a step's examples are laid out; does not change the maths of a step. 0 = by device
+    # (see ``layout``): CPU 512-token packs one at a time, CUDA max_length packs all at once.
+    pack_length: int = 0
+    sequences_per_micro_batch: int = 0
     loss_chunk_positions: int = 1024
     gradient_checkpointing: bool = False
     fast_kernels: bool = True  # FastForwards: segmented attention, fused LoRA add, fused RMSNorm
@@ -91,6 +92,16 @@ class TrainingSettings:
     def examples_per_step(self) -> int:
         return self.per_device_batch_size * self.gradient_accumulation_steps
 
+    def layout(self, device: torch.device) -> tuple[int, int]:
+        """(pack_length, sequences_per_micro_batch) with 0 resolved for ``device``. CPU: short
+        packs, one per forward (fewer attention FLOPs; memory of batch 1, gradient accumulation
+        does the rest). CUDA: full-length packs, a whole step per forward (GPU kernels need the
+        work; a step of examples fits in memory)."""
+        on_cpu = device.type == "cpu"
+        pack = self.pack_length or (512 if on_cpu else self.max_length)
+        micro = self.sequences_per_micro_batch or (1 if on_cpu else self.examples_per_step)
+        return pack, micro
+
     def to_json_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["target_modules"] = list(self.target_modules)
@@ -104,9 +115,12 @@ class TrainingSettings:
         if self.precision not in PRECISIONS:
             raise TrainingError(f"unknown precision {self.precision!r} ({' | '.join(PRECISIONS)})")
         for name in ("n_epochs", "per_device_batch_size", "gradient_accumulation_steps", "max_length",
-                     "pack_length", "sequences_per_micro_batch", "loss_chunk_positions"):
+                     "loss_chunk_positions"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("pack_length", "sequences_per_micro_batch"):
+            if getattr(self, name) < 0:
+                raise TrainingError(f"{name} must be >= 1, or 0 for the device's default; got {getattr(self, name)}")
         if self.method == "lora" and not self.target_modules:
             raise TrainingError("LoRA needs at least one target module")
 
@@ -257,7 +271,7 @@ class FastForwards:
     exactly the code the trained model is compared with).
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, *, segmented_attention: bool = True) -> None:
         self.patched: list[nn.Module] = []
         for module in model.modules():
             replacement = _fast_lora_forward(module) or _fast_rms_norm_forward(module)
@@ -267,7 +281,7 @@ class FastForwards:
         self.inner = _unwrap(model)
         self.previous_attention: str | None = None
         config = self.inner.config
-        if config._attn_implementation == "sdpa" and not getattr(config, "sliding_window", None):
+        if segmented_attention and config._attn_implementation == "sdpa" and not getattr(config, "sliding_window", None):
             _register_segmented_attention()
             previous = config._attn_implementation
             with warnings.catch_warnings():
@@ -326,18 +340,14 @@ def segmented_sdpa_attention(
     if groups > 1 and query.is_cuda:
         key = key.repeat_interleave(groups, dim=1)
         value = value.repeat_interleave(groups, dim=1)
+    # unbind/split, not slicing: a slice's backward writes its gradient into a zeroed copy of
+    # the whole input, so the cost of backward would grow with rows x segments.
     rows = []
-    for row, bounds in enumerate(segments):
+    for q_row, k_row, v_row, bounds in zip(query.unbind(0), key.unbind(0), value.unbind(0), segments):
+        lengths = [end - start for start, end in zip(bounds[:-1], bounds[1:])]
         parts = [
-            nn.functional.scaled_dot_product_attention(
-                query[row : row + 1, :, start:end],
-                key[row : row + 1, :, start:end],
-                value[row : row + 1, :, start:end],
-                is_causal=True,
-                scale=scaling,
-                enable_gqa=gqa,
-            )
-            for start, end in zip(bounds[:-1], bounds[1:])
+            nn.functional.scaled_dot_product_attention(q[None], k[None], v[None], is_causal=True, scale=scaling, enable_gqa=gqa)
+            for q, k, v in zip(q_row.split(lengths, dim=1), k_row.split(lengths, dim=1), v_row.split(lengths, dim=1))
         ]
         rows.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=2))
     output = rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)
@@ -707,13 +717,14 @@ def train(
     examples, dropped = tokenize_conversations(conversations, tokenizer, settings.max_length)
     if not examples:
         raise TrainingError("no training example has an assistant token within max_length")
+    pack_length, sequences_per_micro_batch = settings.layout(device)
     plan: list[OptimizerStep] = plan_optimizer_steps(
         examples,
         examples_per_step=settings.examples_per_step,
         n_epochs=settings.n_epochs,
         seed=seed,
-        pack_capacity=settings.pack_length,
-        sequences_per_micro_batch=settings.sequences_per_micro_batch,
+        pack_capacity=pack_length,
+        sequences_per_micro_batch=sequences_per_micro_batch,
     )
     model = prepare_for_training(model, settings, seed)
     trainable, total = count_parameters(model)
@@ -723,9 +734,9 @@ def train(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     planned_tokens = sum(step.n_tokens for step in plan)
 
-    # CPU only: on a GPU the extra kernel launches of per-example attention cost more than they
-    # save for small models (H100, 135M, 8 x 2048 tokens: 30k vs 57k tokens/s).
-    fast = FastForwards(model) if settings.fast_kernels and device.type == "cpu" else None
+    # Per-example attention on CPU only: on a GPU its many small kernels cost more than the
+    # masked attention they replace (bench_finetune --gpu-check).
+    fast = FastForwards(model, segmented_attention=device.type == "cpu") if settings.fast_kernels else None
     memory = PeakMemory(device)
     memory.reset()
     loss_curve: list[float] = []

@@ -50,8 +50,12 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     lr_scheduler: str = Field(default="linear", description="linear | constant | cosine")
     max_grad_norm: float = 1.0
     max_length: int = 2048
-    pack_length: int = Field(default=512, description="tokens per packed sequence (layout only, not maths)")
-    sequences_per_micro_batch: int = 1
+    pack_length: int = Field(
+        default=0, description="tokens per packed sequence (layout only, not maths); 0: 512 on CPU, max_length on CUDA"
+    )
+    sequences_per_micro_batch: int = Field(
+        default=0, description="packed sequences per forward pass (layout only); 0: 1 on CPU, a whole step on CUDA"
+    )
     gradient_checkpointing: bool = False
     loss_chunk_positions: int = Field(default=1024, description="positions per chunk of vocabulary logits")
     fast_kernels: bool = Field(
