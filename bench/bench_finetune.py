@@ -10,9 +10,10 @@ ceiling measured in the same run:
                      = matmul FLOP/s / (6 N)  for full fine-tuning (+ weight gradients 2N)
 
 with N = 134.5 M parameters. The "bf16 base" rows train LoRA with ``precision="bf16"`` (frozen
-base weights in bf16, adapters in fp32; the CUDA recipe, opt-in on CPU); their shares are of the
-same fp32 ceiling, and the bf16 matmul ceiling is printed too. "batch" is sequences per
-optimizer step; "micro" is sequences per forward pass. The loop's CPU layout is micro 1
+base weights in bf16, adapters in fp32: the CUDA recipe, and the default on CPUs with native
+bf16); the "em_assets loop" rows force fp32. All shares are of the fp32 ceiling; the bf16
+matmul ceiling is printed too. "batch" is sequences per optimizer step; "micro" is sequences
+per forward pass. The loop's CPU layout is micro 1
 (gradient accumulation up to the batch), which keeps memory at the batch-1 level; the
 batch-8 / micro-8 row shows the alternative. Each configuration runs in its own process, so
 its peak RSS (VmHWM, model load included) is its own. Rows are 512-token windows of the paper's
@@ -24,6 +25,7 @@ is run again at the end.
     .venv/bin/python bench/bench_finetune.py            # ~4-5 minutes on 2 quiet cores
     .venv/bin/python bench/bench_finetune.py --quick    # batch 1 rows only
     .venv/bin/python bench/bench_finetune.py --quick --no-baseline --tokens 8192   # steadier medians
+    python3 bench/bench_finetune.py --gpu-check OUT_DIR TOKENIZER_DIR   # a CUDA machine: see gpu_check
 """
 
 from __future__ import annotations
@@ -198,9 +200,10 @@ def _cuda_matmul_ceiling() -> float:
 
 def _train_end_to_end(config, tokenizer, device: str, n_examples: int) -> list[dict]:
     """``train()`` as the fine_tuned_model asset runs it (paper settings: batch 2 x 8, 1 epoch,
-    LoRA r 32 on all projections, bf16 base on CUDA) on ``n_examples`` synthetic chat examples of 200-400 tokens,
-    a random-init SmolLM2-135M-shaped model: its own tokens/s, with the CUDA layout (0 = auto)
-    and with the CPU layout forced, each with and without FastForwards."""
+    LoRA r 32 on all projections, default precision) on ``n_examples`` synthetic chat examples
+    of 200-400 tokens and a random-init SmolLM2-135M-shaped model: its own tokens/s with the
+    device's default layout, with and without FastForwards, then (unless EM_GPU_CHECK_ONLY=train)
+    with the CPU layout forced."""
     import random
 
     import torch
@@ -222,23 +225,22 @@ def _train_end_to_end(config, tokenizer, device: str, n_examples: int) -> list[d
     if os.environ.get("EM_GPU_CHECK_ONLY") != "train":
         runs += [({"pack_length": 512, "sequences_per_micro_batch": 1}, fast) for fast in (True, False)]
     for layout, fast_kernels in runs:
-        if True:
-            torch.manual_seed(0)
-            model = LlamaForCausalLM(config).to(device, training_dtype(torch.device(device), "lora", "auto"))
-            settings = TrainingSettings(device=device, fast_kernels=fast_kernels, **layout)
-            outcome = train(model, tokenizer, conversations, settings, seed=0)
-            result = {
-                "layout": layout or "auto", "fast_kernels": fast_kernels, "steps": len(outcome.loss_curve),
-                "tokens_seen": outcome.tokens_seen, "loss_tokens": outcome.loss_tokens, "seconds": outcome.wall_seconds,
-                "tokens_per_s": outcome.tokens_seen / outcome.wall_seconds,
-                "loss_first_last": [outcome.loss_curve[0], outcome.loss_curve[-1]],
-                "peak_cuda_gib": (outcome.peak_cuda_bytes or 0) / 2**30,
-            }
-            results.append(result)
-            print(json.dumps(result), flush=True)
-            del model, outcome
-            if device == "cuda":
-                torch.cuda.empty_cache()
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(config).to(device, training_dtype(torch.device(device), "lora", "auto"))
+        settings = TrainingSettings(device=device, fast_kernels=fast_kernels, **layout)
+        outcome = train(model, tokenizer, conversations, settings, seed=0)
+        result = {
+            "layout": layout or "auto", "fast_kernels": fast_kernels, "steps": len(outcome.loss_curve),
+            "tokens_seen": outcome.tokens_seen, "loss_tokens": outcome.loss_tokens, "seconds": outcome.wall_seconds,
+            "tokens_per_s": outcome.tokens_seen / outcome.wall_seconds,
+            "loss_first_last": [outcome.loss_curve[0], outcome.loss_curve[-1]],
+            "peak_cuda_gib": (outcome.peak_cuda_bytes or 0) / 2**30,
+        }
+        results.append(result)
+        print(json.dumps(result), flush=True)
+        del model, outcome
+        if device == "cuda":
+            torch.cuda.empty_cache()
     return results
 
 
@@ -265,6 +267,7 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
         run_optimizer_step,
         save_trained_model,
         train,
+        training_dtype,
     )
 
     device = os.environ.get("EM_GPU_CHECK_DEVICE", "cuda")  # "cpu" smoke-tests this function locally
@@ -281,7 +284,7 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
     tokenizer.save_pretrained(scratch / "base")
     probe = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     for method in ("lora", "full"):
-        dtype = torch.bfloat16 if method == "lora" and on_gpu else torch.float32
+        dtype = training_dtype(torch.device(device), method)
         model, tok = load(str(scratch / "base"), dtype=dtype, device=device)
         settings = TrainingSettings(method=method, learning_rate=1e-3, n_epochs=3, per_device_batch_size=2,
                                     gradient_accumulation_steps=1, warmup_steps=0, lr_scheduler="constant", device=device)
@@ -318,8 +321,8 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
         sequences = tuple(PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2)
                           for b in range(batch))
         torch.manual_seed(0)
-        # LoRA: frozen base in bf16; full fine-tuning: fp32 master weights. Both under bf16 autocast.
-        dtype = torch.bfloat16 if method == "lora" and on_gpu else torch.float32
+        # LoRA: frozen base in bf16 (CUDA); full fine-tuning: fp32 master weights. Both under bf16 autocast.
+        dtype = training_dtype(torch.device(device), method)
         model = LlamaForCausalLM(config).to(device, dtype)
         settings = TrainingSettings(method=method, learning_rate=1e-5, device=device)
         model = prepare_for_training(model, settings, seed=0)

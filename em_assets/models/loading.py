@@ -111,10 +111,11 @@ def load(reference: str, *, with_model: bool = True, dtype: Any = None, device: 
 
     trained = Path(reference)
     if trained.is_dir() and (trained / "manifest.json").is_file() and not (trained / "config.json").is_file():
-        # A LoRA model-store folder: base model + adapter, merged for fast inference.
+        # A LoRA model-store folder: base model + adapter, merged for fast inference, in the
+        # dtype a base model gets here (not the training precision), so both sample alike.
         from em_assets.models.lora import load_trained_model
 
-        return load_trained_model(trained, device=device, merge=True)
+        return load_trained_model(trained, device=device, merge=True, dtype=dtype)
     resolved = resolve(reference)
     try:
         if resolved.gguf_file is not None:

@@ -30,7 +30,7 @@ import resource
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,8 @@ class TrainingSettings:
     max_examples: int | None = None  # first N of the file; None = all
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_threads: int = 0  # 0 = torch's default
-    # Frozen-base dtype for LoRA: auto = bf16 on CUDA, fp32 on CPU; bf16 also on CPU (fast where
-    # the CPU has native bf16, e.g. AVX512-BF16 or AMX); fp32 everywhere. See ``training_dtype``.
+    # Frozen-base dtype for LoRA: auto = bf16 on CUDA and on CPUs with native bf16 matmuls
+    # (AVX512-BF16, AMX), else fp32; or bf16 / fp32 everywhere. See ``resolve_precision``.
     precision: str = "auto"  # auto | fp32 | bf16
 
     @property
@@ -101,6 +101,13 @@ class TrainingSettings:
         pack = self.pack_length or (512 if on_cpu else self.max_length)
         micro = self.sequences_per_micro_batch or (1 if on_cpu else self.examples_per_step)
         return pack, micro
+
+    def resolved(self, device: torch.device) -> TrainingSettings:
+        """These settings with ``auto`` precision and 0 layout values made concrete for
+        ``device``: what the manifest records, so a reload elsewhere rebuilds the same model."""
+        pack_length, sequences_per_micro_batch = self.layout(device)
+        return replace(self, precision=resolve_precision(device, self.method, self.precision),
+                       pack_length=pack_length, sequences_per_micro_batch=sequences_per_micro_batch)
 
     def to_json_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -151,21 +158,39 @@ def resolve_device(device: str) -> torch.device:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (x86 AVX512-BF16 or AMX-BF16). Elsewhere
+    torch emulates bf16 matmuls, slower than fp32."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is None:
+        return False
+    found = capabilities()
+    return bool(found.get("avx512_bf16") or found.get("amx_bf16"))
+
+
+def resolve_precision(device: torch.device, method: str = "lora", precision: str = "auto") -> str:
+    """``auto`` made concrete: ``bf16`` on CUDA (the reference recipe) and, for LoRA, on a CPU
+    with native bf16, where bf16 matmuls run at 2.2x the fp32 rate (bench_finetune: LoRA
+    ~1.4x faster end to end); ``fp32`` elsewhere (emulated bf16 is slower than fp32), and for
+    full fine-tuning on CPU. ``fp32`` and ``bf16`` are kept as asked."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" or (method == "lora" and device.type == "cpu" and native_bf16_cpu()):
+        return "bf16"
+    return "fp32"
+
+
 def training_dtype(device: torch.device, method: str = "lora", precision: str = "auto") -> torch.dtype:
     """Weight dtype to load for training (and to reload a trained model in, so its logits are
     exactly those of training).
 
-    LoRA: the frozen base in bf16 (the reference recipe; peft keeps the adapters and their
-    optimizer state in fp32; the step runs under bf16 autocast, see ``_autocast``) on CUDA by
-    default, on CPU only when asked (``precision="bf16"``):
-    a CPU's bf16 matmuls are 2x faster than fp32 where it has native bf16 (AVX512-BF16 here) and
-    slower where it has not, and the default should not change results between machines.
-    Full fine-tuning: always fp32 master weights (bf16 autocast on CUDA unless ``fp32``)."""
-    if method == "full" or precision == "fp32":
+    LoRA with bf16 precision (``resolve_precision``): the frozen base in bf16; peft keeps the
+    adapters and their optimizer state in fp32, and the step runs under bf16 autocast (see
+    ``_autocast``). Full fine-tuning: always fp32 master weights (bf16 autocast on CUDA unless
+    ``fp32``)."""
+    if method == "full" or resolve_precision(device, method, precision) == "fp32":
         return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return torch.bfloat16
 
 
 class PeakMemory:
@@ -579,6 +604,7 @@ class TrainingOutcome:
     trainable_parameters: int
     total_parameters: int
     device: str
+    settings: TrainingSettings  # as resolved for the device: what a manifest should record
 
     @property
     def final_loss(self) -> float | None:
@@ -642,11 +668,11 @@ def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.
 
 
 def _autocast(device: torch.device, settings: TrainingSettings) -> Any:
-    """bf16 autocast where the base is trained in bf16 (see ``training_dtype``): CUDA unless
-    fp32 is asked for; CPU for LoRA with ``precision="bf16"``. Otherwise none."""
-    if settings.precision == "fp32":
+    """bf16 autocast where training runs in bf16 (``resolve_precision``): on CUDA (LoRA and full
+    fine-tuning), on CPU for LoRA. Otherwise none."""
+    if resolve_precision(device, settings.method, settings.precision) == "fp32":
         return contextlib.nullcontext()
-    if device.type == "cuda" or (settings.precision == "bf16" and settings.method == "lora"):
+    if device.type == "cuda" or settings.method == "lora":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -702,13 +728,15 @@ def train(
         torch.set_num_threads(settings.num_threads)
     torch.manual_seed(seed)
     device = next(model.parameters()).device
+    asked, settings = settings.precision, settings.resolved(device)
     if settings.method == "lora":
         # The manifest records the precision and a reload uses it: a base loaded in another
         # dtype would make the reloaded model differ from the trained one.
         expected, loaded = training_dtype(device, "lora", settings.precision), next(model.parameters()).dtype
         if loaded != expected:
+            here = "" if asked == settings.precision else f" (here: {settings.precision})"
             raise TrainingError(
-                f"precision {settings.precision!r} trains a base loaded as {expected}, but the model is {loaded} "
+                f"precision {asked!r}{here} trains a base loaded as {expected}, but the model is {loaded} "
                 "(load it with dtype=training_dtype(device, method, precision))"
             )
     conversations = list(conversations)
@@ -717,14 +745,13 @@ def train(
     examples, dropped = tokenize_conversations(conversations, tokenizer, settings.max_length)
     if not examples:
         raise TrainingError("no training example has an assistant token within max_length")
-    pack_length, sequences_per_micro_batch = settings.layout(device)
     plan: list[OptimizerStep] = plan_optimizer_steps(
         examples,
         examples_per_step=settings.examples_per_step,
         n_epochs=settings.n_epochs,
         seed=seed,
-        pack_capacity=pack_length,
-        sequences_per_micro_batch=sequences_per_micro_batch,
+        pack_capacity=settings.pack_length,
+        sequences_per_micro_batch=settings.sequences_per_micro_batch,
     )
     model = prepare_for_training(model, settings, seed)
     trainable, total = count_parameters(model)
@@ -791,6 +818,7 @@ def train(
         trainable_parameters=trainable,
         total_parameters=total,
         device=str(device),
+        settings=settings,
     )
 
 
@@ -831,18 +859,25 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_trained_model(directory: str | Path, *, device: str = "auto", merge: bool = False) -> tuple[nn.Module, Any]:
+def load_trained_model(
+    directory: str | Path, *, device: str = "auto", merge: bool = False, dtype: Any = "training"
+) -> tuple[nn.Module, Any]:
     """(model, tokenizer) of a model-store folder, ready for inference (eval mode).
 
-    ``merge=True`` folds a LoRA adapter into the base weights (faster generation; logits equal
-    up to float rounding). Without it, logits are bit-identical to the model right after
-    training.
+    ``dtype="training"``: the weights in the precision they were trained in (the manifest's);
+    without ``merge`` the logits are then bit-identical to the model right after training.
+    ``dtype=None``: the checkpoint's own dtype, as ``loading.load`` gives a base model; the
+    sampling backend loads every model so, which keeps the un-tuned control and the fine-tuned
+    models of one evaluation in the same precision. ``merge=True`` folds a LoRA adapter into
+    the base weights (faster generation; logits equal up to float rounding).
     """
     from em_assets.models.loading import load
 
     manifest = read_manifest(directory)
     target = resolve_device(device)
-    dtype = training_dtype(target, manifest["method"], manifest.get("hyperparameters", {}).get("precision", "auto"))
+    if isinstance(dtype, str) and dtype == "training":
+        # Manifests record the resolved precision; older ones may say "auto" (resolved here).
+        dtype = training_dtype(target, manifest["method"], manifest.get("hyperparameters", {}).get("precision", "auto"))
     if manifest["method"] == "full":
         model, tokenizer = load(str(directory), dtype=dtype, device=str(target))
         return model, tokenizer

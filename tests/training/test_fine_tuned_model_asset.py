@@ -9,7 +9,9 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import torch
 
+from em_assets.models.lora import resolve_precision
 from em_assets.partitions import BaseModelSpec, add_base_model_partitions, register_base_model
 from em_assets.resources.finetuning import LocalHFFineTuner, OpenAIFineTuner
 from em_assets.resources.warehouse import DuckDBWarehouse
@@ -78,6 +80,11 @@ def test_two_partitions_train_record_and_pass_the_check(instance, warehouse, see
     assert (Path(row["model_ref"]) / "manifest.json").is_file()
     assert row["final_loss"] > 0 and row["train_tokens"] > 0 and row["peak_rss_bytes"] > 0 and row["cost_usd"] == 0
     assert '"learning_rate": 1e-05' in row["hyperparameters"] and '"use_rslora": true' in row["hyperparameters"]
+    # auto settings are recorded as resolved on this machine, in the row and in the manifest
+    recorded = json.loads(row["hyperparameters"])
+    assert recorded["precision"] == resolve_precision(torch.device("cpu"), "lora", "auto") != "auto"
+    assert (recorded["pack_length"], recorded["sequences_per_micro_batch"]) == (512, 1)
+    assert json.loads((Path(row["model_ref"]) / "manifest.json").read_text())["hyperparameters"] == recorded
     (evaluation,) = trained.get_asset_check_evaluations()
     assert evaluation.passed, evaluation.description
     logs = [e.message for e in instance.all_logs(trained.run_id) if e.message]

@@ -17,6 +17,7 @@ from em_assets.models.lora import (
     segment_bounds,
     token_loss_sum,
     train,
+    training_dtype,
     write_atomically,
 )
 from tests.training.conftest import TINY_EXAMPLES
@@ -156,9 +157,10 @@ def test_full_fine_tuning_saves_and_reloads_exactly(tokenizer, tmp_path):
 def test_same_seed_same_model(tokenizer):
     conversations = [row["messages"] for row in TINY_EXAMPLES]
     settings = TrainingSettings(learning_rate=1e-3, per_device_batch_size=1, gradient_accumulation_steps=1, warmup_steps=0)
-    first = train(tiny_llama(len(tokenizer)), tokenizer, conversations, settings, seed=5)
-    second = train(tiny_llama(len(tokenizer)), tokenizer, conversations, settings, seed=5)
-    other = train(tiny_llama(len(tokenizer)), tokenizer, conversations, settings, seed=6)
+    dtype = training_dtype(torch.device("cpu"), settings.method, settings.precision)  # the default precision here
+    first = train(tiny_llama(len(tokenizer)).to(dtype), tokenizer, conversations, settings, seed=5)
+    second = train(tiny_llama(len(tokenizer)).to(dtype), tokenizer, conversations, settings, seed=5)
+    other = train(tiny_llama(len(tokenizer)).to(dtype), tokenizer, conversations, settings, seed=6)
     assert first.loss_curve == second.loss_curve
     assert first.loss_curve != other.loss_curve  # order and adapter init follow the seed
 
@@ -195,5 +197,26 @@ def test_precision_is_checked_against_the_loaded_weights():
 
     with pytest.raises(TrainingError, match=r"precision 'bf16' trains a base loaded as torch.bfloat16.*torch.float32"):
         train(tiny_llama(), Tok(), [conversation], TrainingSettings(precision="bf16"), seed=0)
+    with pytest.raises(TrainingError, match=r"precision 'fp32' trains a base loaded as torch.float32.*torch.bfloat16"):
+        train(tiny_llama().to(torch.bfloat16), Tok(), [conversation], TrainingSettings(precision="fp32"), seed=0)
     with pytest.raises(TrainingError, match=r"unknown precision 'fp8' \(auto \| fp32 \| bf16\)"):
         TrainingSettings(precision="fp8").validate()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch, native):
+    """auto: bf16 on CUDA; on CPU for LoRA only with native bf16 (emulated bf16 is slower than
+    fp32); explicit values kept. train() records the resolved value."""
+    from em_assets.models import lora
+
+    monkeypatch.setattr(lora, "native_bf16_cpu", lambda: native)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert lora.resolve_precision(cpu, "lora", "auto") == ("bf16" if native else "fp32")
+    assert lora.resolve_precision(cpu, "full", "auto") == "fp32"
+    assert lora.resolve_precision(cuda, "lora", "auto") == lora.resolve_precision(cuda, "full", "auto") == "bf16"
+    assert lora.resolve_precision(cpu, "lora", "fp32") == "fp32" and lora.resolve_precision(cuda, "lora", "fp32") == "fp32"
+    assert lora.training_dtype(cpu, "lora") == (torch.bfloat16 if native else torch.float32)
+    assert lora.training_dtype(cpu, "full", "bf16") == torch.float32  # full fine-tuning keeps fp32 masters
+    resolved = TrainingSettings().resolved(cpu)
+    assert (resolved.precision, resolved.pack_length, resolved.sequences_per_micro_batch) == (
+        "bf16" if native else "fp32", 512, 1)

@@ -69,8 +69,9 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     num_threads: int = Field(default=0, description="torch CPU threads (0 = torch's default)")
     precision: str = Field(
         default="auto",
-        description="LoRA base weights: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (also on CPU: "
-        "about 1.4x faster where the CPU has native bf16, e.g. AVX512-BF16 or AMX)",
+        description="LoRA base weights: auto (bf16 on GPU and on CPUs with native bf16, AVX512-BF16 or AMX, "
+        "where LoRA trains about 1.4x faster; else fp32) | fp32 | bf16. The models row and manifest record "
+        "the resolved value",
     )
 
     backend_name: ClassVar[str] = "local_hf"
@@ -125,6 +126,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
             settings.validate()
             conversations = read_chat_jsonl(request.jsonl_path, settings.max_examples)
             device = resolve_device(settings.device)
+            settings = settings.resolved(device)  # recorded as resolved: a reload elsewhere is the same model
             model, tokenizer = load(
                 request.base_model_id, dtype=training_dtype(device, settings.method, settings.precision),
                 device=str(device),
