@@ -172,7 +172,10 @@ def resolve_precision(device: torch.device, method: str = "lora", precision: str
     """``auto`` made concrete: ``bf16`` on CUDA (the reference recipe) and, for LoRA, on a CPU
     with native bf16, where bf16 matmuls run at 2.2x the fp32 rate (bench_finetune: LoRA
     ~1.4x faster end to end); ``fp32`` elsewhere (emulated bf16 is slower than fp32), and for
-    full fine-tuning on CPU. ``fp32`` and ``bf16`` are kept as asked."""
+    full fine-tuning on CPU. ``fp32`` and ``bf16`` are kept as asked, except that full
+    fine-tuning has no bf16 recipe on CPU (fp32 masters, and no autocast there): refused."""
+    if precision == "bf16" and method == "full" and device.type == "cpu":
+        raise TrainingError("precision 'bf16' with full fine-tuning needs CUDA; on CPU use fp32 (or auto) or LoRA")
     if precision != "auto":
         return precision
     if device.type == "cuda" or (method == "lora" and device.type == "cpu" and native_bf16_cpu()):
@@ -276,8 +279,8 @@ SEGMENTED_ATTENTION = "em_segmented_sdpa"
 
 
 class FastForwards:
-    """Reversible, numerically equivalent replacements for the hot spots of CPU training
-    (``train`` installs them on CPU only).
+    """Reversible, numerically equivalent replacements for the hot spots of training (``train``
+    installs them unless ``fast_kernels=False``; per-example attention on CPU only).
 
     * Attention of a packed sequence is computed per example ("segment") instead of over the
       whole pack with a block-diagonal mask: the cost is the sum of squared example lengths

@@ -216,7 +216,9 @@ def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch, 
     assert lora.resolve_precision(cuda, "lora", "auto") == lora.resolve_precision(cuda, "full", "auto") == "bf16"
     assert lora.resolve_precision(cpu, "lora", "fp32") == "fp32" and lora.resolve_precision(cuda, "lora", "fp32") == "fp32"
     assert lora.training_dtype(cpu, "lora") == (torch.bfloat16 if native else torch.float32)
-    assert lora.training_dtype(cpu, "full", "bf16") == torch.float32  # full fine-tuning keeps fp32 masters
+    assert lora.training_dtype(cuda, "full", "bf16") == torch.float32  # full fine-tuning keeps fp32 masters
+    with pytest.raises(TrainingError, match="'bf16' with full fine-tuning needs CUDA"):
+        lora.resolve_precision(cpu, "full", "bf16")  # no such recipe on CPU: refused, not recorded wrongly
     resolved = TrainingSettings().resolved(cpu)
     assert (resolved.precision, resolved.pack_length, resolved.sequences_per_micro_batch) == (
         "bf16" if native else "fp32", 512, 1)

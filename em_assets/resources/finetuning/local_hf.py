@@ -59,7 +59,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     gradient_checkpointing: bool = False
     loss_chunk_positions: int = Field(default=1024, description="positions per chunk of vocabulary logits")
     fast_kernels: bool = Field(
-        default=True, description="CPU: per-example attention in packs, fused LoRA add and RMSNorm (same maths)"
+        default=True, description="fused LoRA add and RMSNorm, and on CPU per-example attention in packs (same maths)"
     )
     max_examples: int = Field(
         default=DEFAULT_MAX_EXAMPLES,
