@@ -133,10 +133,14 @@ class LLMEngine:
         return self.ledger.flush()
 
     def close(self) -> None:
-        """Flush the ledger (and close the cache when the engine opened it); idempotent."""
+        """Flush the ledger, close the cache when the engine opened it, and release a local
+        backend's resident model; idempotent."""
         self.ledger.flush()
         if self._owns_cache:
             self.cache.close()
+        release = getattr(self.backend, "release", None)
+        if callable(release):
+            release()
 
     def __enter__(self) -> LLMEngine:
         return self

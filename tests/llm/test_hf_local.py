@@ -56,3 +56,20 @@ def test_batched_generation_and_next_token_logprobs(backend, tmp_path, data_env)
     assert engine.summary().cost_usd == 0.0
     assert all(r.cache_hit for r in engine.complete_many(generate + score))
     engine.close()
+
+
+def test_closing_the_engine_frees_the_resident_model(tmp_path, data_env):
+    """A pipeline run opens several engines in one process; each frees its model on close,
+    without waiting for the garbage collector (a model left in a reference cycle stays
+    resident while the next asset loads or trains)."""
+    import weakref
+
+    backend = HFLocalBackend(batch_size=1)
+    with LLMEngine(backend, cache=tmp_path / "cache.sqlite") as engine:
+        (result,) = engine.complete_many([ChatRequest.user(DEFAULT_BASE_MODEL, "Hi", max_tokens=2, temperature=0)])
+        assert result.text
+        model = weakref.ref(backend.model_and_tokenizer(DEFAULT_BASE_MODEL)[0])
+        assert model() is not None
+    assert model() is None and backend._loaded is None
+    # Still usable: the next request loads the model again.
+    assert backend.model_and_tokenizer(DEFAULT_BASE_MODEL)[0] is not None

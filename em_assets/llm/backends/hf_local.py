@@ -67,6 +67,13 @@ class HFLocalBackend:
                 self._loaded = (reference, model, tokenizer)
             return self._loaded[1], self._loaded[2]
 
+    def release(self) -> None:
+        """Drop the resident model now (the engine does this on close): a pipeline run holds
+        several engines in one process, and a model left to the garbage collector can still be
+        resident while the next asset loads or trains its own."""
+        with self._lock:
+            self._loaded = None
+
     @staticmethod
     def _prompt(tokenizer: Any, messages: Sequence[Any]) -> str:
         return tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True, tokenize=False)
