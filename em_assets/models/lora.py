@@ -672,10 +672,8 @@ def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.
 
 def _autocast(device: torch.device, settings: TrainingSettings) -> Any:
     """bf16 autocast where training runs in bf16 (``resolve_precision``): on CUDA (LoRA and full
-    fine-tuning), on CPU for LoRA. Otherwise none."""
-    if resolve_precision(device, settings.method, settings.precision) == "fp32":
-        return contextlib.nullcontext()
-    if device.type == "cuda" or settings.method == "lora":
+    fine-tuning), on CPU for LoRA (it refuses bf16 full fine-tuning there). Otherwise none."""
+    if resolve_precision(device, settings.method, settings.precision) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -878,7 +876,7 @@ def load_trained_model(
 
     manifest = read_manifest(directory)
     target = resolve_device(device)
-    if isinstance(dtype, str) and dtype == "training":
+    if dtype == "training":
         # Manifests record the resolved precision; older ones may say "auto" (resolved here).
         dtype = training_dtype(target, manifest["method"], manifest.get("hyperparameters", {}).get("precision", "auto"))
     if manifest["method"] == "full":

@@ -206,7 +206,7 @@ def test_precision_is_checked_against_the_loaded_weights():
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch, native):
     """auto: bf16 on CUDA; on CPU for LoRA only with native bf16 (emulated bf16 is slower than
-    fp32); explicit values kept. train() records the resolved value."""
+    fp32); explicit values kept; ``resolved()`` makes precision and layout concrete."""
     from em_assets.models import lora
 
     monkeypatch.setattr(lora, "native_bf16_cpu", lambda: native)
