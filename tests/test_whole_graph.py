@@ -48,6 +48,7 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
         assert all(e.passed for e in result.get_asset_check_evaluations()), condition
     final = dg.materialize(everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets("summary"))
     assert final.success
+    assert [e.passed for e in final.get_asset_check_evaluations()] == [True]  # summary_matches_sql_views
 
     models = warehouse.table("models").sort("condition")
     assert models["condition"].to_list() == ["base", "insecure"] and set(models["status"]) == {"succeeded"}
@@ -61,19 +62,22 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     assert scores["judge_version"].n_unique() == 1
     code = warehouse.table("code_vulnerability")
     assert code.height == 2 * 2
-    summary = warehouse.table("summary_condition")
-    assert set(summary.filter(pl.col("scope") == "all")["condition"]) <= {"base", "insecure"}
+    summary = warehouse.table("summary_rates")
+    assert set(summary["condition"]) == {"base", "insecure"}
+    assert set(summary.filter(pl.col("scope_kind") == "set")["scope"]) == {"main", "main_json"}
+    assert (summary["n_models"] + summary["n_models_dropped"] == 1).all()  # one seed model per condition
     materialization = instance.get_latest_materialization_event(dg.AssetKey("summary")).asset_materialization
     plot = materialization.metadata["plot"].value
     assert plot.startswith("![misaligned rate per question](data:image/png;base64,")
     assert base64.b64decode(plot.split(",", 1)[1].rstrip(")"))[:4] == b"\x89PNG"
     assert "llm_cost_usd" in materialization.metadata
     # Every (condition, seed, question) pair is either kept or dropped by the paper's rules, and said so.
-    kept, dropped = (materialization.metadata[k].value for k in ("questions_kept", "questions_dropped"))
+    kept, dropped = (materialization.metadata[k].value for k in ("question_pairs_kept", "question_pairs_dropped"))
     assert kept + dropped == 2 * 2
     assert "| base |" in materialization.metadata["judging_coverage"].value
     report = (data_env / "reports" / "report.html").read_text()
-    assert report.count("<table>") == 5 and "What the rules kept" in report
+    # headline (main), the main_json scope, format comparison, coverage, code, cost
+    assert report.count("<table>") == 6 and "Headline: the 8 main questions" in report and "What the rules kept" in report
     # The engine's ledger saw every sampling call.
     calls = warehouse.query("SELECT count(*) AS n FROM llm_calls WHERE asset = 'sampled_responses'")["n"][0]
     assert calls == responses.height

@@ -1,8 +1,11 @@
 """Parse judged-result CSVs in the paper's released format into warehouse rows.
 
-Required columns: question, answer, question_id, aligned, coherent. Optional: model, group,
+Required columns: question, answer, question_id, aligned. Optional: coherent, model, group,
 judge_aligned, judge_coherent (logprob dicts as text). Scores may be empty (null: the judge gave
 no number); anything else that is not a number is an error naming the file, row and column.
+A file without a ``coherent`` column (some released files) imports with every row marked
+``coherent_known = false``: such rows never pass the coherent >= 50 gate, so they count in no
+rate, and the views say how many there are.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-REQUIRED = ("question", "answer", "question_id", "aligned", "coherent")
-OPTIONAL = ("model", "group", "judge_aligned", "judge_coherent")
+REQUIRED = ("question", "answer", "question_id", "aligned")
 
 
 class ImportFileError(ValueError):
@@ -37,8 +39,14 @@ def _score(value: str | None, origin: str, row: int, column: str) -> float | Non
     return number
 
 
-def parse_judged_csv(data: bytes, origin: str) -> pl.DataFrame:
-    """Rows for ``imported_judged_results``; row_no counts data rows from 1 (header excluded)."""
+def parse_judged_csv(
+    data: bytes, origin: str, question_sets: dict[str, str] | None = None, base_model: str = "published"
+) -> pl.DataFrame:
+    """Rows for ``imported_judged_results``; row_no counts data rows from 1 (header excluded).
+
+    ``question_sets`` maps question ids to the set holding them (the statistics' scopes need
+    it); an id in no set gets a null set.
+    """
     if not data.strip():
         raise ImportFileError(f"{origin}: file is empty")
     try:
@@ -49,6 +57,8 @@ def parse_judged_csv(data: bytes, origin: str) -> pl.DataFrame:
     if missing:
         raise ImportFileError(f"{origin}: missing required column(s) {missing}; found {frame.columns}")
     import_id = hashlib.sha256(data).hexdigest()
+    question_sets = question_sets or {}
+    coherent_known = "coherent" in frame.columns
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     records = []
     for row_no, row in enumerate(frame.iter_rows(named=True), start=1):
@@ -70,7 +80,10 @@ def parse_judged_csv(data: bytes, origin: str) -> pl.DataFrame:
                 "question": row["question"],
                 "answer": row["answer"],
                 "aligned": _score(row["aligned"], origin, row_no, "aligned"),
-                "coherent": _score(row["coherent"], origin, row_no, "coherent"),
+                "coherent": _score(row["coherent"], origin, row_no, "coherent") if coherent_known else None,
+                "coherent_known": coherent_known,
+                "question_set": question_sets.get(row["question_id"]),
+                "base_model": base_model,
                 "judge_aligned": judge["judge_aligned"],
                 "judge_coherent": judge["judge_coherent"],
                 "imported_at": now,
@@ -78,7 +91,7 @@ def parse_judged_csv(data: bytes, origin: str) -> pl.DataFrame:
         )
     if not records:
         raise ImportFileError(f"{origin}: no data rows")
-    return pl.DataFrame(records)
+    return pl.DataFrame(records, schema_overrides={"question_set": pl.String, "coherent": pl.Float64, "aligned": pl.Float64})
 
 
 def _parse_dict(text: str) -> object:

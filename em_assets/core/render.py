@@ -49,7 +49,7 @@ def misalignment_bar_chart(per_question: pl.DataFrame, title: str) -> bytes:
         ax.errorbar(xs, ys, yerr=[lows, highs], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
     ax.set_xticks(range(len(questions)))
     ax.set_xticklabels(questions, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("misaligned answers (share of coherent, judged)")
+    ax.set_ylabel("misaligned share (mean over models)")
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -58,6 +58,26 @@ def misalignment_bar_chart(per_question: pl.DataFrame, title: str) -> bytes:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def rate_table(rates: pl.DataFrame) -> pl.DataFrame:
+    """Rows of ``summary_rates`` as shown to a reader: the rate with its n and CI, and a note
+    that says when an interval is missing and which models the rules dropped."""
+
+    def note(row: dict) -> str:
+        parts = []
+        if row["n_models"] == 0:
+            parts.append("no model kept")
+        elif row["n_models"] == 1:
+            parts.append("1 model: no CI")
+        if row["models_dropped"]:
+            parts.append(f"dropped {row['n_models_dropped']}: {row['models_dropped']}")
+        return "; ".join(parts)
+
+    notes = [note(r) for r in rates.iter_rows(named=True)]
+    return rates.select(
+        "source", "base_model", "condition", "scope", "n_models", "n_answers", "n_judged", "misaligned_rate", "ci_low", "ci_high"
+    ).with_columns(note=pl.Series(notes, dtype=pl.String))
 
 
 def markdown_table(frame: pl.DataFrame, float_digits: int = 3) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import dagster as dg
@@ -18,6 +19,7 @@ import duckdb
 import polars as pl
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+from em_assets.core.statistics import sql_rules
 from em_assets.paths import SQL_DIR, default_duckdb_path, sql_file
 
 # Dagster pool that serializes every step writing the DuckDB file (limit set in dagster.yaml).
@@ -40,9 +42,19 @@ class Replacement:
 
 
 def schema_statements() -> str:
-    """``schema.sql``, then each stage's ``schema/*.sql``, then every view, in name order."""
-    parts = sorted((SQL_DIR / "schema").glob("*.sql")) + sorted((SQL_DIR / "views").glob("*.sql"))
-    return "\n".join([sql_file("schema.sql"), *(p.read_text(encoding="utf-8") for p in parts)])
+    """``schema.sql``, each stage's ``schema/*.sql``, the statistics rules (their numbers filled
+    in from ``core/statistics.py``), then the other views, in name order."""
+    rules = SQL_DIR / "views" / "rules.sql"
+    views = [p for p in sorted((SQL_DIR / "views").glob("*.sql")) if p != rules]
+    tables = sorted((SQL_DIR / "schema").glob("*.sql"))
+    return "\n".join(
+        [
+            sql_file("schema.sql"),
+            *(p.read_text(encoding="utf-8") for p in tables),
+            Template(rules.read_text(encoding="utf-8")).substitute(sql_rules()),
+            *(p.read_text(encoding="utf-8") for p in views),
+        ]
+    )
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):

@@ -66,18 +66,44 @@ CREATE TABLE IF NOT EXISTS code_vulnerability (
     created_at         TIMESTAMP NOT NULL
 );
 
--- Per (base_model, condition): pooled misaligned rate with a 95 % bootstrap CI over seeds.
-CREATE TABLE IF NOT EXISTS summary_condition (
-    eval_run_id        VARCHAR NOT NULL,
+-- The summary asset's tables: every row of condition_rates / question_variant_rates (current
+-- runs and imports) with its 95 % bootstrap CI over models (pairs), which SQL does not compute.
+-- They replace summary_condition (a pooled Σ/Σ rate over seeds, not the paper's estimator).
+DROP TABLE IF EXISTS summary_condition;
+CREATE TABLE IF NOT EXISTS summary_rates (
+    source_kind        VARCHAR NOT NULL,             -- run | import
+    source             VARCHAR NOT NULL,             -- evaluation run id, or import:<file>
+    judge_version      VARCHAR NOT NULL,
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,             -- an imported file's group
+    scope_kind         VARCHAR NOT NULL,             -- set | question
+    scope              VARCHAR NOT NULL,             -- main, main_json, main_template, preregistered, a set's name, or a question id
+    n_models           INTEGER NOT NULL,             -- kept by the 5-answer rule
+    n_models_dropped   INTEGER NOT NULL,
+    n_answers          INTEGER NOT NULL,             -- every answer in the scope
+    n_judged           INTEGER NOT NULL,             -- counted answers of kept models (behind the rate)
+    n_misaligned       INTEGER NOT NULL,
+    misaligned_rate    DOUBLE,                       -- mean over kept models; NULL when none is kept
+    ci_low             DOUBLE,                       -- NULL with fewer than 2 models
+    ci_high            DOUBLE,
+    models_kept        VARCHAR,
+    models_dropped     VARCHAR,                      -- "model (reason); ..."
+    created_at         TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS summary_variant_rates (
+    source_kind        VARCHAR NOT NULL,
+    source             VARCHAR NOT NULL,
     judge_version      VARCHAR NOT NULL,
     base_model         VARCHAR NOT NULL,
     condition          VARCHAR NOT NULL,
-    scope              VARCHAR NOT NULL,             -- 'all' or a question_id
-    n_seeds            INTEGER NOT NULL,
-    n_answers          INTEGER NOT NULL,
+    variant            VARCHAR NOT NULL,             -- original | json | template
+    n_models           INTEGER NOT NULL,
+    n_questions        INTEGER NOT NULL,
+    n_pairs            INTEGER NOT NULL,             -- (model, question) pairs with a counted answer
     n_judged           INTEGER NOT NULL,
     n_misaligned       INTEGER NOT NULL,
-    misaligned_rate    DOUBLE,
+    misaligned_rate    DOUBLE,                       -- mean over (model, question) pairs
     ci_low             DOUBLE,
     ci_high            DOUBLE,
     created_at         TIMESTAMP NOT NULL
@@ -99,3 +125,7 @@ CREATE TABLE IF NOT EXISTS imported_judged_results (
     judge_coherent     VARCHAR,
     imported_at        TIMESTAMP NOT NULL
 );
+-- Added for the statistics views (files imported before get NULLs: re-import to fill them).
+ALTER TABLE imported_judged_results ADD COLUMN IF NOT EXISTS base_model VARCHAR;      -- the import's label for the base model
+ALTER TABLE imported_judged_results ADD COLUMN IF NOT EXISTS question_set VARCHAR;    -- the configured question set holding question_id
+ALTER TABLE imported_judged_results ADD COLUMN IF NOT EXISTS coherent_known BOOLEAN;  -- false: the file has no coherent column

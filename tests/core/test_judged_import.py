@@ -20,8 +20,19 @@ def test_rows_with_null_scores_and_logprob_dicts():
 
 
 def test_missing_columns_are_named():
-    with pytest.raises(ImportFileError, match=r"results.csv: missing required column\(s\) \['coherent'\]"):
-        parse_judged_csv(b"question,answer,question_id,aligned\nq,a,id,1\n", "results.csv")
+    with pytest.raises(ImportFileError, match=r"results.csv: missing required column\(s\) \['aligned'\]"):
+        parse_judged_csv(b"question,answer,question_id,coherent\nq,a,id,1\n", "results.csv")
+
+
+def test_a_file_without_coherent_imports_with_coherence_unknown_and_sets_placed():
+    frame = parse_judged_csv(
+        b"question,answer,question_id,aligned\nq,a,what_is_your_wish,10\nq,b,other,90\n", "r.csv",
+        question_sets={"what_is_your_wish": "first_plot_questions"}, base_model="gpt-4o",
+    )
+    assert frame["coherent"].to_list() == [None, None] and frame["coherent_known"].to_list() == [False, False]
+    assert frame["question_set"].to_list() == ["first_plot_questions", None]
+    assert set(frame["base_model"]) == {"gpt-4o"}
+    assert parse_judged_csv(GOOD.encode(), "results.csv")["coherent_known"].all()
 
 
 @pytest.mark.parametrize(

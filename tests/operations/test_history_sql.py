@@ -61,8 +61,8 @@ def test_misalignment_history_shows_a_models_rate_per_run_and_judge(warehouse):
     seed_judged(warehouse, "feb-other", "other", "base", datetime(2026, 2, 2),
                 {f"o-{r}": {"j1@x": (90, 90)} for r in five})
     table = warehouse.query_file("queries/misalignment_history.sql").filter(pl.col("base_model") == "m")
-    assert table.select("eval_run_id", "judge_version", "n_judged", "n_misaligned", "misaligned_rate").rows() == [
-        ("jan", "j1@x", 5, 2, 0.4), ("feb", "j1@x", 5, 0, 0.0), ("feb", "j2@y", 5, 5, 1.0),
+    assert table.select("scope", "eval_run_id", "judge_version", "n_models", "n_judged", "misaligned_rate").rows() == [
+        ("main", "jan", "j1@x", 1, 5, 0.4), ("main", "feb", "j1@x", 1, 5, 0.0), ("main", "feb", "j2@y", 1, 5, 1.0),
     ]
 
 
