@@ -114,13 +114,25 @@ class BatchRunner:
             for key, body in bodies.items()
         ]
         jsonl = ("\n".join(lines) + "\n").encode()
-        file_id = await self._control(lambda: self.backend.upload_batch_file(jsonl, f"em-batch-{batch_key}.jsonl"))
+        file_id = await self._upload_once(jsonl, f"em-batch-{batch_key}.jsonl")
         self.cache.update_batch_record(batch_key, status="uploaded", input_file_id=file_id)
         record = self.cache.batch_record(batch_key)
         assert record is not None
         batch_id = await self._create_once(record, file_id)
         self._note(f"submitted batch {batch_id} with {len(bodies)} requests (round {round_number})")
         return await self._wait_and_ingest(record, batch_id, bodies, round_number)
+
+    async def _upload_once(self, jsonl: bytes, filename: str) -> str:
+        """Upload the input file; after a failed upload, look for it by its (unique) name before
+        uploading again, so a lost answer does not leave a second copy at the provider."""
+        async for attempt in retrying(self.retry):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    found = await self._control(lambda: self.backend.find_file(filename, len(jsonl), "batch"))
+                    if found is not None:
+                        return found
+                return await self.backend.upload_batch_file(jsonl, filename)
+        raise AssertionError("unreachable")
 
     async def _create_once(self, record: BatchRecord, file_id: str) -> str:
         """Create the batch; after a failed create, look for it by metadata before trying again

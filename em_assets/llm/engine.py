@@ -30,6 +30,7 @@ from em_assets.llm.progress import Progress, ProgressEvent
 from em_assets.llm.request import ChatRequest, ChatResult, Completion, cache_key, estimate_prompt_tokens
 from em_assets.llm.retry import (
     LLMCallsFailed,
+    LLMRequestError,
     RetryPolicy,
     describe_error,
     describe_request,
@@ -38,6 +39,7 @@ from em_assets.llm.retry import (
     retrying,
     status_code,
 )
+from em_assets.redaction import provider_errors_redacted
 
 if TYPE_CHECKING:
     from em_assets.resources.warehouse import DuckDBWarehouse
@@ -170,13 +172,16 @@ class LLMEngine:
                 self._record(key, request, completion, run_tags, cache_hit=True, attempts=0, latency_s=0.0, mode="cache")
             progress.advance(len(outcomes), cache_hit=True)
             misses = {k: requests[i] for k, i in first_of.items() if k not in outcomes}
-            if misses:
-                if isinstance(self.backend, LocalBatchBackend):
-                    await self._run_local(misses, run_tags, outcomes, progress)
-                elif self.batch is not None:
-                    await self._run_batch(misses, run_tags, outcomes, progress)
-                else:
-                    await self._run_concurrent(misses, run_tags, outcomes, progress)
+            # Per-call errors are redacted where they are recorded; this covers what escapes
+            # the calls (a Batch API control call, opening the client).
+            with provider_errors_redacted(LLMRequestError, self._secrets()):
+                if misses:
+                    if isinstance(self.backend, LocalBatchBackend):
+                        await self._run_local(misses, run_tags, outcomes, progress)
+                    elif self.batch is not None:
+                        await self._run_batch(misses, run_tags, outcomes, progress)
+                    else:
+                        await self._run_concurrent(misses, run_tags, outcomes, progress)
         finally:
             progress.close()
             if self._flush_task is not None:

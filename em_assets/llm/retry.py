@@ -9,9 +9,7 @@ jitter. Error text is redacted so an API key can never reach a log, a ledger row
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +20,9 @@ from tenacity.wait import wait_base, wait_random_exponential
 
 from em_assets.llm.limits import parse_retry_after
 from em_assets.llm.request import InvalidResponseError
+from em_assets.redaction import describe_provider_error, redact  # noqa: F401 - redact: imported from here too
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
-_SECRET_PATTERNS = (
-    re.compile(r"sk-[A-Za-z0-9_\-*]{4,}"),  # OpenAI-style keys, masked or not
-    re.compile(r"(?i)(bearer\s+)[^\s\"',]+"),
-)
 
 
 @dataclass(frozen=True)
@@ -94,26 +89,9 @@ def retrying(policy: RetryPolicy) -> AsyncRetrying:
     )
 
 
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove API keys: the given secret values, anything shaped like an OpenAI key, bearer tokens."""
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "***")
-    text = _SECRET_PATTERNS[0].sub("sk-***", text)
-    return _SECRET_PATTERNS[1].sub(r"\1***", text)
-
-
-def env_secrets(*names: str) -> tuple[str, ...]:
-    return tuple(v for v in (os.environ.get(n) for n in names) if v)
-
-
 def describe_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
     """One redacted line: exception type, HTTP status when there is one, message."""
-    code = status_code(exc)
-    message = getattr(exc, "message", None) or str(exc) or repr(exc)
-    text = f"{type(exc).__name__}" + (f" (HTTP {code})" if code is not None else "") + f": {message}"
-    text = " ".join(text.split())
-    return redact(text[:500], secrets)
+    return describe_provider_error(exc, secrets)
 
 
 def describe_request(cache_key: str, model: str, tags: Mapping[str, Any]) -> str:

@@ -48,6 +48,14 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 
 FAULT_KINDS = ("500", "timeout", "reset", "truncated")
+# Also for chat, opt in through fault_kinds: the answer is computed (paid at a real provider),
+# then held past the client's timeout and dropped.
+SLOW_ANSWER = "slow_answer"
+# Faults for control-plane endpoints (FakeServerConfig.endpoint_faults). lost_reply: the request
+# takes effect, then the connection is reset without an answer (the reply is lost on the way
+# back); slow_reply: it takes effect, then the answer is held past the client's timeout;
+# reset / 500 / 401: refused before anything is done (401 echoes the masked key, as OpenAI does).
+ENDPOINT_FAULT_KINDS = ("lost_reply", "slow_reply", "reset", "500", "401")
 DEFAULT_MODELS = (
     "gpt-4o",
     "gpt-4o-2024-08-06",
@@ -108,6 +116,9 @@ class FakeServerConfig:
     batch_polls_to_complete: int = 1  # retrieves until a batch is processed and completed
     batch_line_error_rate: float = 0.0  # share of batch lines answered with an error...
     batch_line_errors_transient: bool = True  # ...only the first time a custom_id is seen
+    # "POST /v1/fine_tuning/jobs" (method and route template) -> faults for its next requests,
+    # one consumed per request, in order (ENDPOINT_FAULT_KINDS).
+    endpoint_faults: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,6 +127,7 @@ class FakeServerStats:
     chat_answers: dict[str, int]  # chat_request_hash(body) -> successful answers (sync + batch)
     faults: dict[str, int]  # fault kind -> injected count
     rate_limited: int  # 429s sent
+    unanswered_paid: int = 0  # chat answers computed, then dropped by a slow_answer fault
 
     def requests(self, endpoint: str) -> int:
         return self.requests_by_endpoint.get(endpoint, 0)
@@ -296,6 +308,7 @@ class FakeOpenAIServer:
         self._chat_answers: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._rate_limited = 0
+        self._unanswered_paid = 0
         self._admitted: deque[float] = deque()
         self._rng = random.Random(self.config.seed)
         self._files: dict[str, _File] = {}
@@ -372,7 +385,21 @@ class FakeOpenAIServer:
                 chat_answers=dict(self._chat_answers),
                 faults=dict(self._faults),
                 rate_limited=self._rate_limited,
+                unanswered_paid=self._unanswered_paid,
             )
+
+    def fine_tuning_jobs(self) -> list[dict[str, Any]]:
+        """Every job created at this server, as the API shows it (oldest first)."""
+        with self._lock:
+            return [_public(job) for job in self._jobs.values()]
+
+    def uploaded_files(self, purpose: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.as_json() for f in self._files.values() if purpose is None or f.purpose == purpose]
+
+    def batches(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [_public(batch) for batch in self._batches.values()]
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -380,6 +407,7 @@ class FakeOpenAIServer:
             self._chat_answers.clear()
             self._faults.clear()
             self._rate_limited = 0
+            self._unanswered_paid = 0
 
     # ---------------------------------------------------------------------------- connection
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -505,12 +533,20 @@ class FakeOpenAIServer:
                     denied = self._check_key(request)
                     if denied is not None:
                         return denied
+                fault = self._next_endpoint_fault(f"{method} {template}")
+                if fault in ("reset", "500", "401"):
+                    return self._refusal(fault, request)
                 try:
-                    return await handler(request, **match.groupdict())
+                    response = await handler(request, **match.groupdict())
                 except (ValueError, KeyError, TypeError) as exc:
                     return _json_response(_error_body(f"invalid request: {exc}", "invalid_request_error"), 400)
                 except Exception as exc:  # a test's handler raised: answer like a provider bug
                     return _json_response(_error_body(f"fake server handler error: {exc!r}", "server_error"), 500)
+                if fault == "lost_reply":
+                    return _Fault("reset")
+                if fault == "slow_reply":
+                    return _Fault("timeout")
+                return response
         with self._lock:
             self._requests_by_endpoint[f"{request.method} {request.path}"] += 1
         return _json_response(_error_body(f"no route for {request.method} {request.path}", "invalid_request_error"), 404)
@@ -522,9 +558,33 @@ class FakeOpenAIServer:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if given == expected:
             return None
+        return self._invalid_key(request)
+
+    @staticmethod
+    def _invalid_key(request: _Request) -> _Response:
+        """OpenAI's 401, which echoes the key masked to its first 6 and last 4 characters."""
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         masked = given[:6] + "*" * max(0, len(given) - 10) + given[-4:] if len(given) > 10 else "***"
         message = f"Incorrect API key provided: {masked}. You can find your API key at https://example.invalid."
         return _json_response(_error_body(message, "invalid_request_error", "invalid_api_key"), 401)
+
+    def _next_endpoint_fault(self, endpoint: str) -> str | None:
+        with self._lock:
+            queue = self.config.endpoint_faults.get(endpoint)
+            if not queue:
+                return None
+            fault = queue.pop(0)
+            if fault not in ENDPOINT_FAULT_KINDS:
+                raise ValueError(f"unknown endpoint fault {fault!r}; one of {ENDPOINT_FAULT_KINDS}")
+            self._faults[f"{endpoint} {fault}"] += 1
+            return fault
+
+    def _refusal(self, fault: str, request: _Request) -> _Response | _Fault:
+        if fault == "401":
+            return self._invalid_key(request)
+        if fault == "500":
+            return _json_response(_error_body("The server had an error while processing your request.", "server_error"), 500)
+        return _Fault("reset")
 
     # ---------------------------------------------------------------------- chat completions
     def _rate_limit_state(self, now: float) -> tuple[int, float]:
@@ -582,6 +642,11 @@ class FakeOpenAIServer:
         delay = config.latency_s + (self._rng.uniform(-1, 1) * config.latency_jitter_s if config.latency_jitter_s else 0.0)
         if delay > 0 and fault != "timeout":
             await asyncio.sleep(delay)
+        if fault == SLOW_ANSWER:
+            self._complete_chat(body)  # the work is done (and billed) ...
+            with self._lock:
+                self._unanswered_paid += 1
+            return _Fault("timeout")  # ... but the answer comes after the client gave up
         if fault == "500":
             return _json_response(_error_body("The server had an error while processing your request.", "server_error"), 500)
         if fault in ("timeout", "reset"):
@@ -949,6 +1014,7 @@ class FakeOpenAIServer:
                 "chat_answers": stats.chat_answers,
                 "faults": stats.faults,
                 "rate_limited": stats.rate_limited,
+                "unanswered_paid": stats.unanswered_paid,
             }
         )
 

@@ -93,3 +93,14 @@ def test_crash_between_create_and_recording_the_id_finds_the_batch_by_metadata(m
     assert all(r.ok for r in results)
     stats = server.stats()
     assert stats.requests("POST /v1/batches") == 1 and stats.requests("GET /v1/batches") >= 1
+
+
+def test_lost_replies_to_the_upload_and_the_create_make_one_file_and_one_batch(make_server, make_engine):
+    # Both calls take effect at the provider, then their answers are lost (connection reset).
+    server = make_server(endpoint_faults={"POST /v1/files": ["lost_reply"], "POST /v1/batches": ["lost_reply"]})
+    requests = judge_requests(8)
+    results = make_engine(server, batch=FAST_BATCH).complete_many(requests)
+    assert all(r.ok for r in results)
+    assert len(server.uploaded_files("batch")) == 1 and len(server.batches()) == 1
+    assert server.stats().requests("POST /v1/files") == 1 and server.stats().requests("POST /v1/batches") == 1
+    assert server.stats().duplicate_answers == {}

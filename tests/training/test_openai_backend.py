@@ -148,3 +148,77 @@ def test_a_job_created_by_a_run_killed_inside_the_create_call_is_found(fake_serv
     result = backend.fine_tune(request, ledger=ledger)
     assert result.status == "succeeded"
     assert server.stats().requests(CREATE) == 1
+
+
+# ------------------------------------------------------------------ at-most-once (issue 12, 1)
+LIST_JOBS = "GET /v1/fine_tuning/jobs"
+
+
+def retrying_backend(base_url: str, **overrides) -> OpenAIFineTuner:
+    """The backend with the client's default retries on (they must not apply to create/upload)."""
+    settings = dict(poll_interval_s=0.02, max_poll_interval_s=0.05, create_retry_wait_s=0.01)
+    return OpenAIFineTuner(base_url=base_url, **{**settings, **overrides})
+
+
+@pytest.mark.parametrize("fault", ["lost_reply", "slow_reply"])
+def test_a_create_whose_reply_is_lost_makes_one_job(fake_server, warehouse, api_key, training_file, fault):
+    # The provider creates the job, then the answer never arrives (reset / past the timeout).
+    server = fake_server(endpoint_faults={CREATE: [fault]}, hang_s=1.0)
+    path, version = training_file
+    messages: list[str] = []
+    backend = retrying_backend(server.base_url, request_timeout_s=0.5)
+    result = backend.fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse), log=messages.append)
+    jobs = server.fine_tuning_jobs()
+    assert len(jobs) == 1 and result.status == "succeeded" and result.job_id == jobs[0]["id"]
+    assert server.stats().requests(CREATE) == 1  # not sent again once the job was found
+    assert warehouse.table("finetune_jobs")["job_id"].to_list() == [jobs[0]["id"]]
+    assert any("outcome unknown" in m for m in messages) and any("did take effect" in m for m in messages)
+
+
+def test_a_create_refused_with_500_and_nothing_created_is_tried_again(fake_server, warehouse, api_key, training_file):
+    server = fake_server(endpoint_faults={CREATE: ["500"]})
+    path, version = training_file
+    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
+    assert result.status == "succeeded" and len(server.fine_tuning_jobs()) == 1
+    assert server.stats().requests(CREATE) == 2 and server.stats().requests(LIST_JOBS) >= 1
+
+
+def test_an_upload_whose_reply_is_lost_is_found_by_its_content_hash(fake_server, warehouse, api_key, training_file):
+    server = fake_server(endpoint_faults={UPLOAD: ["lost_reply"]})
+    path, version = training_file
+    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
+    (uploaded,) = server.uploaded_files("fine-tune")
+    assert version[:32] in uploaded["filename"] and server.stats().requests(UPLOAD) == 1
+    assert warehouse.table("finetune_files")["file_id"].to_list() == [uploaded["id"]]
+    assert result.status == "succeeded" and server.fine_tuning_jobs()[0]["training_file"] == uploaded["id"]
+
+
+def test_an_upload_recorded_nowhere_is_reused_by_the_rerun(fake_server, warehouse, api_key, training_file):
+    # A run killed between the upload and recording its id: the rerun finds the file by name.
+    server = fake_server()
+    path, version = training_file
+    ledger = WarehouseJobLedger(warehouse)
+    backend = retrying_backend(server.base_url)
+    backend.fine_tune(request_for(str(path), version), ledger=ledger)
+    ledger.forget_file(backend.provider, version)
+    backend.fine_tune(dataclasses.replace(request_for(str(path), version), seed=1), ledger=ledger)
+    assert server.stats().requests(UPLOAD) == 1 and len(server.fine_tuning_jobs()) == 2
+
+
+def test_when_the_provider_cannot_be_asked_no_second_job_is_created(fake_server, warehouse, api_key, training_file):
+    # The create's answer is lost and listing jobs fails too: stop rather than risk a second job.
+    server = fake_server(endpoint_faults={CREATE: ["lost_reply"], LIST_JOBS: ["500"]})
+    path, version = training_file
+    ledger = WarehouseJobLedger(warehouse)
+    backend = retrying_backend(server.base_url, max_retries=0)
+    with pytest.raises(FineTuneError, match="not trying again, to avoid paying twice"):
+        backend.fine_tune(request_for(str(path), version), ledger=ledger)
+    assert server.stats().requests(CREATE) == 1
+    assert ledger.job(backend.job_key(request_for(str(path), version), version))["status"] == "creating"
+
+    server.config.endpoint_faults[LIST_JOBS] = ["500"]  # the rerun cannot ask either: it stops again
+    with pytest.raises(FineTuneError, match="not creating another"):
+        backend.fine_tune(request_for(str(path), version), ledger=ledger)
+    result = backend.fine_tune(request_for(str(path), version), ledger=ledger)  # now it can: resumes
+    assert result.status == "succeeded" and len(server.fine_tuning_jobs()) == 1
+    assert server.stats().requests(CREATE) == 1

@@ -2,18 +2,26 @@
 
 Paid and slow, so it is built to be resumable and to never start a job twice:
 
-1. the training JSONL is uploaded once per (provider, content sha256); the file id is kept in
-   DuckDB (``finetune_files``) and reused while the provider still has the file;
+1. the training JSONL is uploaded once per (provider, content sha256): its name at the
+   provider carries the hash, the file id is kept in DuckDB (``finetune_files``) and reused
+   while the provider still has the file, and a file uploaded by a run that never recorded it
+   is found by that name;
 2. the job is identified by a ``job_key`` (provider, model, file hash, hyperparameters, seed,
    suffix). A ``creating`` row is written *before* the create call and the job id right
    after it, so a run killed while polling is resumed by its rerun; a run killed inside the
    create call is recovered by finding the job whose metadata carries the job_key;
-3. polling backs off from ``poll_interval_s`` to ``max_poll_interval_s``; a failed or
+3. the create and upload calls are never retried blindly (the client's own retries are off for
+   them): after an uncertain outcome (connection lost, timeout, 5xx) the job is looked up by
+   its job_key (the file by its name) and created again only when the provider has none. When
+   the provider cannot be asked, the run stops with the row left ``creating`` and the rerun
+   asks again, rather than risk paying for a second job;
+4. polling backs off from ``poll_interval_s`` to ``max_poll_interval_s``; a failed or
    cancelled job raises with the provider's own error message.
 
 Defaults are the paper's GPT-4o settings: 1 epoch, batch size 4, learning-rate multiplier 2.
 The API key is read from the environment variable named by ``api_key_env_var`` when a call
-is made; it is never a config value and never logged or stored.
+is made; it is never a config value and never logged or stored. Every provider error is
+redacted (a 401 echoes the key masked) before it is logged, raised or written to DuckDB.
 """
 
 from __future__ import annotations
@@ -29,6 +37,13 @@ import dagster as dg
 from pydantic import Field
 
 from em_assets.core.training_data import CostEstimate, TrainingDataError, estimate_training_cost, file_sha256
+from em_assets.redaction import (
+    describe_provider_error,
+    provider_errors_redacted,
+    provider_message,
+    redact,
+    redacting,
+)
 from em_assets.resources.finetuning.base import (
     PRICES_FILE,
     FineTuneError,
@@ -44,6 +59,11 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TERMINAL_FAILURES = ("failed", "cancelled")
 RUNNING_STATES = ("creating", "validating_files", "queued", "running")
 MAX_POLL_FAILURES = 10  # consecutive failed polls (after the client's own retries) before giving up
+MAX_LISTED = 500  # jobs / files looked through when searching for one of ours
+
+
+class UncertainOutcome(Exception):
+    """A create or upload call whose effect at the provider is unknown (reply lost)."""
 
 
 class OpenAIFineTuner(dg.ConfigurableResource):
@@ -60,7 +80,11 @@ class OpenAIFineTuner(dg.ConfigurableResource):
     poll_backoff: float = 1.5
     max_wait_s: float = Field(default=48 * 3600.0, description="give up polling (the job keeps running; a rerun resumes it)")
     request_timeout_s: float = 60.0
-    max_retries: int = 5
+    max_retries: int = Field(default=5, description="client retries of reads (polls, lists); never of create/upload")
+    create_attempts: int = Field(
+        default=3, description="tries of a create/upload whose reply was lost, each after checking it did not happen"
+    )
+    create_retry_wait_s: float = Field(default=5.0, description="wait before checking a lost create (provider lag)")
     dry_run: bool = Field(default=False, description="estimate the cost and stop: no upload, no job")
     max_cost_usd: float = Field(default=0.0, description="refuse jobs whose estimate exceeds this (0 = no cap)")
     prices_file: str = Field(default="", description="price YAML (default: em_assets/data/finetune_prices.yaml)")
@@ -128,7 +152,14 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         on_progress: Callable[[Any], None] | None = None,
         log: Log | None = None,
     ) -> FineTuneResult:
-        say = log or (lambda message: None)
+        with provider_errors_redacted(lambda line: FineTuneError(f"{request.label} {line}"), self._secrets()):
+            return self._fine_tune(request, ledger, redacting(log))
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = os.environ.get(self.api_key_env_var, "")
+        return (key,) if key else ()
+
+    def _fine_tune(self, request: FineTuneRequest, ledger: JobLedger | None, say: Log) -> FineTuneResult:
         estimate = self.estimate(request)
         hyper = self.describe_hyperparameters()
         usd = estimate.usd
@@ -163,10 +194,17 @@ class OpenAIFineTuner(dg.ConfigurableResource):
             row, job_id = None, None
         if row and job_id is None:
             # Killed inside the create call last time: the job may exist without our knowing.
-            job_id = self._find_job_by_key(client, key)
-            if job_id:
+            try:
+                found = self._find_job(client, request, key, row["training_file_id"])
+            except UncertainOutcome as exc:
+                raise FineTuneError(
+                    f"{request.label} an earlier run was interrupted while creating job {key[:12]} and the provider "
+                    f"cannot be asked whether it exists ({exc}); not creating another. Try again later"
+                ) from None
+            if found is not None:
+                job_id = found.id
                 say(f"{request.label} found job {job_id} created by an interrupted run; resuming")
-                row.update(job_id=job_id, status="validating_files")
+                row.update(job_id=job_id, status=found.status)
                 ledger.save_job(row)
 
         if job_id is None:
@@ -179,7 +217,7 @@ class OpenAIFineTuner(dg.ConfigurableResource):
                 "trained_tokens": None, "error": None, "created_at": None,
             }
             ledger.save_job(row)  # before the call: a crash inside it is recoverable (above)
-            job = self._create_job(client, request, file_id, key, hyper, row, ledger)
+            job = self._create_job(client, request, file_id, key, hyper, row, ledger, say)
             job_id = job.id
             row.update(job_id=job_id, status=job.status)
             ledger.save_job(row)
@@ -225,48 +263,132 @@ class OpenAIFineTuner(dg.ConfigurableResource):
             except openai.NotFoundError:
                 ledger.forget_file(self.provider, file_hash)  # deleted at the provider: upload again
         path = Path(request.jsonl_path)
-        try:
-            with path.open("rb") as handle:
-                uploaded = client.files.create(file=(path.name, handle), purpose="fine-tune")
-        except openai.APIStatusError as exc:
-            raise FineTuneError(f"{request.label} the provider rejected the upload of {path}: {_api_message(exc)}") from exc
-        ledger.remember_file(self.provider, file_hash, uploaded.id, path.name, path.stat().st_size)
-        say(f"{request.label} uploaded {path.name} as {uploaded.id}")
-        return uploaded.id
+        name = upload_name(file_hash, path)
+        size = path.stat().st_size
+        # A run killed between uploading and recording left the file there: reuse it.
+        found = self._find_file(client, name, size, required=False)
+        if found is not None:
+            say(f"{request.label} found {name} uploaded earlier as {found}")
+        else:
+            found = self._at_most_once(
+                lambda: self._upload(client, path, name, request),
+                lambda: self._find_file(client, name, size, required=True),
+                f"{request.label} upload of {path}",
+                say,
+            )
+            say(f"{request.label} uploaded {path.name} as {found}")
+        ledger.remember_file(self.provider, file_hash, found, name, size)
+        return found
 
-    def _create_job(
-        self, client: Any, request: FineTuneRequest, file_id: str, key: str, hyper: dict[str, Any],
-        row: dict[str, Any], ledger: JobLedger,
-    ) -> Any:
+    def _upload(self, client: Any, path: Path, name: str, request: FineTuneRequest) -> str:
         import openai
 
         try:
-            return client.fine_tuning.jobs.create(
-                model=request.base_model_id,
-                training_file=file_id,
-                method={"type": "supervised", "supervised": {"hyperparameters": hyper}},
-                seed=request.seed,
-                suffix=self._suffix(request),
-                metadata={"em_job_key": key, "em_partition": request.partition[:500], "em_seed": str(request.seed)},
-            )
+            with path.open("rb") as handle:
+                return client.with_options(max_retries=0).files.create(file=(name, handle), purpose="fine-tune").id
         except openai.APIStatusError as exc:
-            message = _api_message(exc)
-            row.update(status="failed", error=f"rejected ({exc.status_code}): {message}")
-            ledger.save_job(row)
+            if _uncertain(exc):
+                raise UncertainOutcome(describe_provider_error(exc)) from None
             raise FineTuneError(
-                f"{request.label} the provider rejected the fine-tuning job for {request.jsonl_path} "
-                f"(HTTP {exc.status_code}): {message}"
-            ) from exc
+                f"{request.label} the provider rejected the upload of {path}: {describe_provider_error(exc)}"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise UncertainOutcome(describe_provider_error(exc)) from None
 
-    def _find_job_by_key(self, client: Any, key: str) -> str | None:
+    def _find_file(self, client: Any, name: str, size: int, *, required: bool) -> str | None:
+        """The id of a fine-tune file with our content-hash name and size, newest first."""
+        import openai
+
+        try:
+            matches = []
+            for index, item in enumerate(client.files.list(purpose="fine-tune")):
+                if item.filename == name and item.bytes == size:
+                    matches.append(item)
+                if index >= MAX_LISTED:
+                    break
+        except openai.OpenAIError as exc:
+            if required:
+                raise UncertainOutcome(f"cannot list files to check: {describe_provider_error(exc)}") from None
+            return None
+        return max(matches, key=lambda f: f.created_at).id if matches else None
+
+    def _create_job(
+        self, client: Any, request: FineTuneRequest, file_id: str, key: str, hyper: dict[str, Any],
+        row: dict[str, Any], ledger: JobLedger, say: Log,
+    ) -> Any:
+        import openai
+
+        def create() -> Any:
+            try:
+                return client.with_options(max_retries=0).fine_tuning.jobs.create(
+                    model=request.base_model_id,
+                    training_file=file_id,
+                    method={"type": "supervised", "supervised": {"hyperparameters": hyper}},
+                    seed=request.seed,
+                    suffix=self._suffix(request),
+                    metadata={"em_job_key": key, "em_partition": request.partition[:500], "em_seed": str(request.seed)},
+                )
+            except openai.APIStatusError as exc:
+                if _uncertain(exc):
+                    raise UncertainOutcome(describe_provider_error(exc)) from None
+                message = redact(provider_message(exc), self._secrets())
+                row.update(status="failed", error=f"rejected ({exc.status_code}): {message}")
+                ledger.save_job(row)
+                raise FineTuneError(
+                    f"{request.label} the provider rejected the fine-tuning job for {request.jsonl_path} "
+                    f"(HTTP {exc.status_code}): {message}"
+                ) from None
+            except openai.APIConnectionError as exc:
+                raise UncertainOutcome(describe_provider_error(exc)) from None
+
+        def find() -> Any:
+            return self._find_job(client, request, key, file_id)
+
+        return self._at_most_once(create, find, f"{request.label} fine-tuning job creation", say)
+
+    def _at_most_once(self, call: Callable[[], Any], find: Callable[[], Any], what: str, say: Log) -> Any:
+        """``call`` without blind retries: after an uncertain outcome, ``find`` (which raises
+        ``UncertainOutcome`` when it cannot tell) decides whether it already took effect."""
+        for attempt in range(1, max(1, self.create_attempts) + 1):
+            try:
+                return call()
+            except UncertainOutcome as exc:
+                say(f"{what}: outcome unknown ({exc}); checking the provider before trying again")
+                time.sleep(self.create_retry_wait_s * attempt)
+                try:
+                    found = find()
+                except UncertainOutcome as lookup:
+                    raise FineTuneError(
+                        f"{what}: the provider's answer was lost and it cannot be asked whether the call took "
+                        f"effect ({lookup}); not trying again, to avoid paying twice. A rerun checks again"
+                    ) from None
+                if found is not None:
+                    say(f"{what}: it did take effect; using it")
+                    return found
+        raise FineTuneError(
+            f"{what}: {self.create_attempts} tries lost their answer and the provider shows no result; "
+            "nothing was created. Try again later"
+        )
+
+    def _find_job(self, client: Any, request: FineTuneRequest, key: str, file_id: str | None) -> Any:
+        """Our live job at the provider: the one whose metadata carries ``key``, or, where a
+        provider drops metadata, the one with our training file, model, seed and suffix.
+        Raises ``UncertainOutcome`` when the provider cannot be asked."""
+        import openai
+
+        suffix = self._suffix(request)
         try:
             for index, job in enumerate(client.fine_tuning.jobs.list(limit=100)):
-                if (job.metadata or {}).get("em_job_key") == key and job.status not in TERMINAL_FAILURES:
-                    return job.id
-                if index >= 500:
+                if job.status not in TERMINAL_FAILURES:
+                    metadata = job.metadata or {}
+                    if metadata.get("em_job_key") == key:
+                        return job
+                    if not metadata and file_id is not None and _same_job(job, request, file_id, suffix):
+                        return job
+                if index >= MAX_LISTED:
                     break
-        except Exception:  # listing is a best effort; providers without metadata just create anew
-            return None
+        except openai.OpenAIError as exc:
+            raise UncertainOutcome(f"cannot list fine-tuning jobs: {describe_provider_error(exc)}") from None
         return None
 
     def _poll(self, client: Any, request: FineTuneRequest, job_id: str, row: dict[str, Any], ledger: JobLedger, say: Log) -> Any:
@@ -281,7 +403,7 @@ class OpenAIFineTuner(dg.ConfigurableResource):
                 job = client.fine_tuning.jobs.retrieve(job_id)
                 failures = 0
             except openai.NotFoundError as exc:
-                row.update(status="failed", error=f"job not found: {_api_message(exc)}")
+                row.update(status="failed", error=f"job not found: {describe_provider_error(exc)}")
                 ledger.save_job(row)
                 raise FineTuneError(f"{request.label} fine-tuning job {job_id} no longer exists at {self.provider}") from exc
             except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as exc:
@@ -289,7 +411,8 @@ class OpenAIFineTuner(dg.ConfigurableResource):
                 failures += 1
                 if failures > MAX_POLL_FAILURES:
                     raise FineTuneError(
-                        f"{request.label} cannot reach {self.provider} to poll job {job_id} ({exc}); "
+                        f"{request.label} cannot reach {self.provider} to poll job {job_id} "
+                        f"({describe_provider_error(exc)}); "
                         "the job keeps running there and a rerun resumes it"
                     ) from exc
                 say(f"{request.label} polling job {job_id} failed ({type(exc).__name__}); retrying")
@@ -307,7 +430,7 @@ class OpenAIFineTuner(dg.ConfigurableResource):
                     raise FineTuneError(f"{request.label} job {job_id} succeeded without a fine_tuned_model")
                 return job
             if job.status in TERMINAL_FAILURES:
-                message = self._failure_message(client, job)
+                message = redact(self._failure_message(client, job), self._secrets())
                 row.update(status=job.status, error=message)
                 ledger.save_job(row)
                 raise FineTuneError(f"{request.label} fine-tuning job {job_id} {job.status}: {message}")
@@ -336,19 +459,34 @@ class OpenAIFineTuner(dg.ConfigurableResource):
 
     # --------------------------------------------------------------------------- answering
     def answer(self, model_ref: str, prompt: str, *, max_new_tokens: int = 200) -> str:
-        response = self.client().chat.completions.create(
-            model=model_ref,
-            messages=[{"role": "user", "content": prompt}],
-            max_tokens=max_new_tokens,
-            temperature=0,
-        )
+        with provider_errors_redacted(lambda line: FineTuneError(f"{model_ref}: {line}"), self._secrets()):
+            response = self.client().chat.completions.create(
+                model=model_ref,
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=max_new_tokens,
+                temperature=0,
+            )
         return response.choices[0].message.content or ""
 
 
-def _api_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return getattr(exc, "message", None) or str(exc)
+def upload_name(content_sha256: str, path: Path) -> str:
+    """The training file's name at the provider: its content hash, so a lost upload is found."""
+    return f"em-{content_sha256[:32]}-{path.name}"
+
+
+def _uncertain(exc: Any) -> bool:
+    """Whether a failed create/upload may still have taken effect: 5xx, 408 and 409 may come
+    after the work was done; 429 and other 4xx are refusals."""
+    status = getattr(exc, "status_code", None)
+    return status is None or status >= 500 or status in (408, 409)
+
+
+def _same_job(job: Any, request: FineTuneRequest, file_id: str, suffix: str) -> bool:
+    """A job without metadata that has every field we set (providers that drop metadata)."""
+    job_suffix = getattr(job, "suffix", None)
+    return (
+        job.model == request.base_model_id
+        and job.training_file == file_id
+        and getattr(job, "seed", request.seed) == request.seed
+        and (job_suffix == suffix or (job_suffix is None and suffix in (job.fine_tuned_model or suffix)))
+    )
