@@ -4,8 +4,8 @@ Each completed call is committed on its own as soon as it arrives, so a ``kill -
 the calls in flight. WAL lets readers and one writer work at once and ``busy_timeout`` makes a
 second process wait for the write lock instead of failing, so two processes can share the file.
 
-The same file holds two small durable side tables: the ledger spool (ledger rows of network
-calls, written in the same transaction as their cache entry and moved to DuckDB in batches)
+The same file holds two small durable side tables: the ledger spool (every ledger row, those of
+network calls written in the same transaction as their cache entry, moved to DuckDB in batches)
 and the Batch API job records that let a crashed run resume its batch instead of submitting
 another. The statements are this storage class's own, like the warehouse resource's.
 """
@@ -16,7 +16,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE TABLE IF NOT EXISTS ledger_spool (
     call_id     TEXT PRIMARY KEY,
     target      TEXT NOT NULL,        -- the DuckDB file the row belongs in
-    claim       TEXT,                 -- set by the flush that moves it; NULL = waiting
+    claim       TEXT,                 -- unused: flushes are idempotent (kept for older files)
     claimed_at  REAL,
     row         TEXT NOT NULL         -- JSON ledger row
 );
@@ -53,9 +54,6 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
 );
 """
 _CHUNK = 500  # SQLite's bound-parameter limit is 999 on old builds
-# A claim older than this belongs to a flush that died between claiming and writing DuckDB
-# (or between writing and deleting): put it back so the rows are not stranded for ever.
-STALE_CLAIM_S = 3600.0
 
 
 def default_cache_path() -> Path:
@@ -165,36 +163,34 @@ class ResponseCache:
     def spool(self, target: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction():
             self._spool(target, rows)
-            self._con.execute("COMMIT")
 
-    def claim_spooled(self, target: str, claim: str) -> list[dict[str, Any]]:
-        """Atomically take every waiting row for ``target``: each row is claimed by exactly one
-        flush, whichever process runs it, so no row reaches DuckDB twice."""
-        now = time.time()
+    def spooled_rows(self, target: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows waiting for ``target``, oldest first. Rows are not reserved: two
+        flushes may read the same rows, which is safe because the DuckDB insert skips call_ids
+        it already has, and a row leaves the spool only after it is in DuckDB."""
         with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            self._con.execute(
-                "UPDATE ledger_spool SET claim = NULL, claimed_at = NULL WHERE target = ? AND claimed_at < ?",
-                (target, now - STALE_CLAIM_S),
-            )
-            self._con.execute(
-                "UPDATE ledger_spool SET claim = ?, claimed_at = ? WHERE target = ? AND claim IS NULL",
-                (claim, now, target),
-            )
-            rows = self._con.execute("SELECT row FROM ledger_spool WHERE claim = ?", (claim,)).fetchall()
-            self._con.execute("COMMIT")
+            rows = self._con.execute(
+                "SELECT row FROM ledger_spool WHERE target = ? ORDER BY rowid LIMIT ?", (target, limit)
+            ).fetchall()
         return [json.loads(text) for (text,) in rows]
 
-    def release_claim(self, claim: str) -> None:
-        with self._lock:
-            self._con.execute("UPDATE ledger_spool SET claim = NULL, claimed_at = NULL WHERE claim = ?", (claim,))
+    def delete_spooled(self, call_ids: Sequence[str]) -> None:
+        with self._lock, self._transaction():
+            for start in range(0, len(call_ids), _CHUNK):
+                chunk = list(call_ids[start : start + _CHUNK])
+                self._con.execute(f"DELETE FROM ledger_spool WHERE call_id IN ({','.join('?' * len(chunk))})", chunk)
 
-    def delete_claim(self, claim: str) -> None:
-        with self._lock:
-            self._con.execute("DELETE FROM ledger_spool WHERE claim = ?", (claim,))
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._con.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
 
     def spooled_count(self, target: str | None = None) -> int:
         with self._lock:

@@ -1,9 +1,12 @@
 """The cost ledger: one ``llm_calls`` row per call the engine answers, cached or not.
 
-Rows of network calls are spooled in the cache's SQLite file in the same transaction as their
-cache entry (a crash cannot lose what was paid for); cache hits and failures are kept in memory.
-Both are moved to DuckDB in batches (DuckDB has one writer process per file, so one append per
-flush, not one transaction per call). Each spooled row is claimed by exactly one flush.
+Every row is first spooled in the cache's SQLite file: a network call's row in the same
+transaction as its cache entry (a crash cannot lose what was paid for), a cache hit's or a
+failure's row as soon as it is noted. Rows move to DuckDB in batches (DuckDB has one writer
+process per file, so one insert per batch, not one transaction per call). The move is
+idempotent: DuckDB inserts only call_ids it does not have, in one transaction, and a row
+leaves the spool only after that commit. So a flush killed at any point, or two flushes
+racing, neither lose a row nor write one twice; the next flush finishes the job.
 """
 
 from __future__ import annotations
@@ -147,10 +150,41 @@ class CallSummary:
         }
 
 
+# Spooled rows moved per DuckDB transaction: bounds memory when a long crashed history waits.
+FLUSH_CHUNK_ROWS = 5000
+
+
+def insert_new_rows(warehouse: DuckDBWarehouse, frame: pl.DataFrame) -> int:
+    """Insert the rows of ``frame`` whose call_id ``llm_calls`` does not have yet, in one
+    transaction; returns how many were new. Replaying the same rows is a no-op."""
+    if not frame.height:
+        return 0
+    with warehouse.connect() as con:
+        con.register("_em_ledger_rows", frame.to_arrow())
+        try:
+            con.execute("BEGIN TRANSACTION")
+            before = con.execute(f"SELECT count(*) FROM {LEDGER_TABLE}").fetchone()[0]
+            con.execute(
+                f"INSERT INTO {LEDGER_TABLE} BY NAME "
+                "SELECT * FROM _em_ledger_rows AS new "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {LEDGER_TABLE} AS old WHERE old.call_id = new.call_id) "
+                "QUALIFY row_number() OVER (PARTITION BY new.call_id) = 1"
+            )
+            inserted = con.execute(f"SELECT count(*) FROM {LEDGER_TABLE}").fetchone()[0] - before
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("_em_ledger_rows")
+    return int(inserted)
+
+
 class CostLedger:
     """Collects ledger rows and moves them to the warehouse's ``llm_calls`` in batches.
 
-    Without a warehouse it only keeps the :class:`CallSummary`.
+    Without a warehouse it only keeps the :class:`CallSummary`; without a cache (no spool) rows
+    wait in memory until the flush.
     """
 
     def __init__(
@@ -168,7 +202,7 @@ class CostLedger:
         self.flush_interval_s = flush_interval_s
         self.summary = CallSummary()
         self.rows_written = 0
-        self._memory: list[dict[str, Any]] = []  # rows not in the spool
+        self._memory: list[dict[str, Any]] = []  # rows with no spool to go to
         self._since_flush = 0
         self._last_flush = time.monotonic()
         self._flush_lock = threading.Lock()
@@ -177,15 +211,22 @@ class CostLedger:
     @property
     def spool_target(self) -> str | None:
         """Where spooled rows go; None when rows cannot be spooled (no warehouse or no cache)."""
-        return self.target if self.cache is not None else None
+        return self.target if self._spool() is not None else None
+
+    def _spool(self) -> ResponseCache | None:
+        return self.cache if self.target is not None and self.cache is not None and not self.cache.closed else None
 
     def note(self, row: dict[str, Any], *, spooled: bool) -> None:
-        """Count a row; keep it for the next flush unless it is already in the spool."""
+        """Count a row and, unless it is already in the spool, spool it now (or keep it in
+        memory when there is no spool) for the next flush."""
         self.summary.add(row)
         if self.target is None:
             return
+        spool = None if spooled else self._spool()
+        if spool is not None:
+            spool.spool(self.target, [row])
         with self._memory_lock:
-            if not spooled:
+            if not spooled and spool is None:
                 self._memory.append(row)
             self._since_flush += 1
 
@@ -196,9 +237,17 @@ class CostLedger:
             self._since_flush > 0 and time.monotonic() - self._last_flush >= self.flush_interval_s
         )
 
+    def waiting(self) -> int:
+        """Rows not yet in DuckDB: in the spool (any run's) or in memory."""
+        spool = self._spool()
+        with self._memory_lock:
+            in_memory = len(self._memory)
+        return in_memory + (spool.spooled_count(self.target) if spool is not None and self.target else 0)
+
     def flush(self) -> int:
-        """Write every waiting row (this process's and any spooled by a crashed run) to DuckDB.
-        On failure the rows stay waiting for the next flush; returns rows written."""
+        """Write every waiting row (this process's and any a killed run left in the spool) to
+        DuckDB. On failure the rows stay waiting, durable in the spool, for the next flush;
+        returns the rows newly written."""
         if self.warehouse is None or self.target is None:
             return 0
         with self._flush_lock:
@@ -206,25 +255,29 @@ class CostLedger:
                 memory, self._memory = self._memory, []
                 self._since_flush = 0
                 self._last_flush = time.monotonic()
-            claim = uuid.uuid4().hex
-            cache = self.cache if self.cache is not None and not self.cache.closed else None
-            spooled = cache.claim_spooled(self.target, claim) if cache is not None else []
-            rows = memory + spooled
-            if not rows:
-                return 0
+            written = 0
             try:
-                self.warehouse.append(LEDGER_TABLE, rows_to_frame(rows))
+                if memory:
+                    written += insert_new_rows(self.warehouse, rows_to_frame(memory))
+                    memory = []
+                spool = self._spool()
+                while spool is not None:
+                    rows = spool.spooled_rows(self.target, FLUSH_CHUNK_ROWS)
+                    if not rows:
+                        break
+                    written += insert_new_rows(self.warehouse, rows_to_frame(rows))
+                    spool.delete_spooled([row["call_id"] for row in rows])  # only once they are in DuckDB
             except Exception as exc:
-                if cache is not None:
-                    cache.release_claim(claim)
                 with self._memory_lock:
                     self._memory[:0] = memory
-                log.warning("LLM ledger flush of %d rows failed, will retry: %s", len(rows), type(exc).__name__)
-                return 0
-            if cache is not None:
-                cache.delete_claim(claim)
-            self.rows_written += len(rows)
-            return len(rows)
+                spool = self._spool()
+                where = f"the spool {spool.path}" if spool is not None else "memory"
+                log.warning(
+                    "LLM ledger flush to %s failed (%s); %d row(s) wait in %s for the next flush",
+                    self.target, type(exc).__name__, self.waiting(), where,
+                )
+            self.rows_written += written
+            return written
 
 
 def cost_by_asset(warehouse: DuckDBWarehouse, run_id: str | None = None) -> pl.DataFrame:

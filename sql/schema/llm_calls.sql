@@ -1,9 +1,11 @@
 -- Cost ledger of the LLM call engine (em_assets/llm): one row per call the engine answered,
--- cache hits included. Rows arrive in batches; network calls are spooled in the response
--- cache's SQLite file first, so a crashed run's paid calls still land here on the next flush.
+-- cache hits included. Rows arrive in batches; every row is spooled in the response cache's
+-- SQLite file first, so a crashed run's rows still land here on the next flush. The flush
+-- inserts only call_ids not yet here (files made before the key was added rely on that alone),
+-- so replaying a spool after a kill never duplicates a row.
 -- No credentials are ever stored: base_url_host is host[:port] only.
 CREATE TABLE IF NOT EXISTS llm_calls (
-    call_id          VARCHAR NOT NULL,     -- uuid4 hex, one per call
+    call_id          VARCHAR NOT NULL PRIMARY KEY,  -- uuid4 hex, one per call
     cache_key        VARCHAR NOT NULL,     -- sha256 of the normalized request (em_assets/llm/request.py)
     endpoint_family  VARCHAR NOT NULL,     -- openai | openai_compatible | hf_local
     base_url_host    VARCHAR,              -- api.openai.com, 127.0.0.1:8000, ...; NULL for local models

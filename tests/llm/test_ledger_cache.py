@@ -79,21 +79,26 @@ def test_two_processes_share_one_cache_file(tmp_path):
         assert len(cache) == 450
 
 
-def test_spooled_rows_are_claimed_once_and_flushed_to_duckdb(tmp_path, warehouse):
+def test_spooled_rows_are_flushed_to_their_duckdb_file_and_a_replay_adds_nothing(tmp_path, warehouse):
     cache = ResponseCache(tmp_path / "c.sqlite")
     target = str(warehouse.resolved_path)
     # Rows a crashed run left in the spool, plus rows for another DuckDB file.
-    cache.put("k1", completion(), request={}, endpoint_family="openai", model="m", ledger_row=row(), ledger_target=target)
+    spooled = row()
+    cache.put("k1", completion(), request={}, endpoint_family="openai", model="m", ledger_row=spooled, ledger_target=target)
     cache.spool("/elsewhere.duckdb", [row()])
-    assert cache.claim_spooled(target, "claim-a") and cache.claim_spooled(target, "claim-b") == []
-    cache.release_claim("claim-a")
 
     ledger = CostLedger(warehouse, cache, flush_rows=2)
-    ledger.note(row(cache_hit=True, attempts=0), spooled=False)
-    assert ledger.flush() == 2  # the hit held in memory + the spooled row
+    ledger.note(row(cache_hit=True, attempts=0), spooled=False)  # a hit: spooled as it is noted
+    assert cache.spooled_count(target) == 2
+    assert ledger.flush() == 2
     assert ledger.flush() == 0
     assert warehouse.table(LEDGER_TABLE).height == 2
     assert cache.spooled_count(target) == 0 and cache.spooled_count() == 1
+
+    # A flush killed after DuckDB's commit but before the spool delete replays the row: no duplicate.
+    cache.spool(target, [spooled])
+    assert ledger.flush() == 0 and warehouse.table(LEDGER_TABLE).height == 2
+    assert cache.spooled_count(target) == 0
     cache.close()
 
 
