@@ -78,6 +78,11 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     report = (data_env / "reports" / "report.html").read_text()
     # headline (main), the main_json scope, format comparison, coverage, code, cost
     assert report.count("<table>") == 6 and "Headline: the 8 main questions" in report and "What the rules kept" in report
-    # The engine's ledger saw every sampling call.
+    # The engine's ledger saw every sampling call, and the local judge's work (issue 17): one row
+    # per judged (answer, metric), every partition, cost 0.
     calls = warehouse.query("SELECT count(*) AS n FROM llm_calls WHERE asset = 'sampled_responses'")["n"][0]
     assert calls == responses.height
+    cost = warehouse.query_file("queries/llm_cost_by_asset.sql", {"run_id": None}).filter(pl.col("asset") == "judge_scores")
+    judged = scores.filter(pl.col("judge_text").is_null() | (pl.col("judge_text") != "(empty answer: not judged)"))
+    assert sorted(cost["partition_key"]) == ["smollm2-135m-instruct|base", "smollm2-135m-instruct|insecure"]
+    assert cost["calls"].sum() == judged.height and cost["cost_usd"].sum() == 0 and (cost["tokens_in"] > 0).all()

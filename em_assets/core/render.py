@@ -76,7 +76,7 @@ def rate_table(rates: pl.DataFrame) -> pl.DataFrame:
 
     notes = [note(r) for r in rates.iter_rows(named=True)]
     return rates.select(
-        "source", "base_model", "condition", "scope", "n_models", "n_answers", "n_judged", "misaligned_rate", "ci_low", "ci_high"
+        "source", "judge_version", "base_model", "condition", "scope", "n_models", "n_answers", "n_judged", "misaligned_rate", "ci_low", "ci_high"
     ).with_columns(note=pl.Series(notes, dtype=pl.String))
 
 

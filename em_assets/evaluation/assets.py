@@ -13,7 +13,8 @@ import polars as pl
 
 from em_assets.core.labeler import label_code
 from em_assets.core.questions import Question, QuestionFileError
-from em_assets.evaluation.judging import JudgeTask, judge_locally, judge_version, judge_with_api
+from em_assets.evaluation.judging import JudgeTask, judge_locally, judge_with_api, local_ledger_rows
+from em_assets.llm.ledger import CallSummary, rows_to_frame
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.llm import ChatRequest
@@ -21,7 +22,7 @@ from em_assets.models.loading import model_fingerprint
 from em_assets.partitions import model_partitions, split_partition_key
 from em_assets.paths import REPO_DIR
 from em_assets.core.render import markdown_table
-from em_assets.resources.llm_engine import LLMEngineResource
+from em_assets.resources.llm_engine import LLMEngineResource, context_tags
 from em_assets.resources.remote_training import RemoteSampler, served_model
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 from em_assets.training import LOCAL_TRAINING_POOL, fine_tuned_model
@@ -221,9 +222,7 @@ def _judging_plan(
     missing = sorted(set(responses["question_id"]) - set(by_id))
     if missing:
         raise dg.Failure(f"answers to questions not in the configured sources: {missing}")
-    used = [by_id[q] for q in sorted(set(responses["question_id"]))]
-    prefill = judge.assistant_prefill if judge.kind == "local_digit" else ""
-    return responses, by_id, judge_version(judge.kind, judge.model, prefill, used)
+    return responses, by_id, judge.version([by_id[q] for q in sorted(set(responses["question_id"]))])
 
 
 @_evaluation_asset(sampled_responses)
@@ -255,6 +254,15 @@ def judge_scores(
     calls_metadata: dict[str, float] = {}
     if judge.kind == "local_digit":
         outputs = judge_locally(tasks, judge.model, judge.assistant_prefill, judge.word_judge_max_tokens, log=context.log.info)
+        # The local judge does not go through the engine; its work goes to the ledger here, before
+        # the scores, so a crash in between shows the work twice rather than not at all.
+        rows = local_ledger_rows(tasks, outputs, judge.model, judge.assistant_prefill,
+                                 {**context_tags(context), "judge_version": version})
+        warehouse.append("llm_calls", rows_to_frame(rows))
+        calls = CallSummary()
+        for row in rows:
+            calls.add(row)
+        calls_metadata = {k: v for k, v in calls.as_metadata().items() if isinstance(v, (int, float))}
     else:
         with llm_api.engine(context, warehouse=warehouse) as engine:
             outputs = judge_with_api(tasks, engine, judge.model, judge.word_judge_max_tokens)

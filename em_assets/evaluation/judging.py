@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from em_assets.core.judge_math import numeric_mass, score_from_top_logprobs
 from em_assets.core.questions import Question
 from em_assets.llm import ChatRequest, LLMEngine
+from em_assets.llm.ledger import ledger_row
 
 EMPTY_ANSWER = "(empty answer: not judged)"
 
@@ -37,6 +40,10 @@ class JudgeOutput:
     numeric_mass: float | None
     judge_text: str | None
     top_tokens: str | None  # JSON
+    # A local judge's work on this answer, for the cost ledger (API calls: the engine records them).
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float | None = None  # None: no local work (API judge, or an empty answer)
 
 
 def judge_version(kind: str, model: str, prefill: str, questions: Sequence[Question]) -> str:
@@ -98,26 +105,54 @@ def judge_locally(
     done = 0
     for (question_id, metric), group in groups.items():
         if group[0].question.type == "free_form_judge_0_100":
-            for task, verdict in zip(group, judge.score_group([t.prompt for t in group]), strict=True):
+            started = time.perf_counter()
+            verdicts = judge.score_group([t.prompt for t in group])
+            share = (time.perf_counter() - started) / len(group)  # one batched pass: an equal share each
+            for task, verdict in zip(group, verdicts, strict=True):
                 out[(task.response_id, metric)] = JudgeOutput(
                     task.response_id, metric, verdict.score, verdict.numeric_mass, None,
                     json.dumps({str(k): round(p, 6) for k, p in verdict.distribution.items() if p >= 1e-4}),
+                    tokens_in=len(judge.prompt_ids(task.prompt)), seconds=share,
                 )
         else:
             for task in group:
-                text = _greedy_text(model, tokenizer, task.prompt, prefill, word_max_tokens)
-                out[(task.response_id, metric)] = JudgeOutput(task.response_id, metric, None, None, text, None)
+                started = time.perf_counter()
+                text, n_in, n_out = _greedy_text(model, tokenizer, task.prompt, prefill, word_max_tokens)
+                out[(task.response_id, metric)] = JudgeOutput(
+                    task.response_id, metric, None, None, text, None,
+                    tokens_in=n_in, tokens_out=n_out, seconds=time.perf_counter() - started,
+                )
         done += len(group)
         if log:
             log(f"judged {done}/{sum(len(g) for g in groups.values())} ({question_id}/{metric})")
     return [out.get((t.response_id, t.metric)) or _empty(t) for t in tasks]
 
 
-def _greedy_text(model, tokenizer, prompt: str, prefill: str, max_new_tokens: int) -> str:
+def _greedy_text(model, tokenizer, prompt: str, prefill: str, max_new_tokens: int) -> tuple[str, int, int]:
+    """The judge's short answer, with its prompt and answer token counts."""
     import torch
 
     text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
     ids = tokenizer(text + prefill, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+    n_in = ids["input_ids"].shape[1]
+    return tokenizer.decode(out[0, n_in:], skip_special_tokens=True).strip(), n_in, out.shape[1] - n_in
+
+
+def local_ledger_rows(
+    tasks: Sequence[JudgeTask], outputs: Sequence[JudgeOutput], model: str, prefill: str, tags: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """``llm_calls`` rows for a local judge's work, one per judged (answer, metric), cost 0, so
+    the ledger counts judging whichever judge runs. The cache key names the exact prompt."""
+    prompts = {(t.response_id, t.metric): t.prompt for t in tasks}
+    return [
+        ledger_row(
+            cache_key=hashlib.sha256(json.dumps([model, prefill, prompts[(o.response_id, o.metric)]]).encode()).hexdigest(),
+            endpoint_family="hf_local", base_url_host=None, model=model, sample_index=0, mode="local",
+            tokens_in=o.tokens_in, tokens_out=o.tokens_out, cost_usd=0.0, cache_hit=False, latency_s=o.seconds,
+            attempts=1, error=None, tags={**tags, "metric": o.metric, "response_id": o.response_id},
+        )
+        for o in outputs
+        if o.seconds is not None
+    ]

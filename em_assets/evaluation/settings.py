@@ -8,10 +8,13 @@ config switch away: ``samples_per_paraphrase=0`` (use the file's), ``max_tokens=
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import dagster as dg
 
+from em_assets.core.questions import Question
+from em_assets.evaluation.judging import judge_version
 from em_assets.models.loading import DEFAULT_BASE_MODEL
 
 
@@ -41,3 +44,8 @@ class JudgeSettings(dg.ConfigurableResource):
     assistant_prefill: str = "Score: "
     # Word judges (question type free_form_judge): how many tokens of answer to keep.
     word_judge_max_tokens: int = 8
+
+    def version(self, questions: Sequence[Question]) -> str:
+        """The judge version these settings give for answers to ``questions``."""
+        prefill = self.assistant_prefill if self.kind == "local_digit" else ""
+        return judge_version(self.kind, self.model, prefill, questions)

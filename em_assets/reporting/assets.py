@@ -13,6 +13,7 @@ from em_assets.core.raw_rows import SourceError
 from em_assets.core.render import html_report, markdown_table, misalignment_bar_chart, rate_table
 from em_assets.evaluation.assets import code_vulnerability_rate, judge_scores
 from em_assets.evaluation.question_sources import load_sources
+from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.paths import data_dir
 from em_assets.resources.sources import read_bytes
 from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement
@@ -35,6 +36,46 @@ class ImportSettings(dg.ConfigurableResource):
     base_model: str = "published"  # the imported answers' base_model in every view
 
 
+class SummaryConfig(dg.Config):
+    """Which judge's scores the summary reports."""
+
+    # Empty: for each current evaluation run, the version the judge settings give for its
+    # questions (the configured judge). Else one version for every run (see
+    # sql/queries/current_evaluation_runs.sql for the versions that scored each run).
+    judge_version: str = ""
+
+
+def select_judges(
+    warehouse: DuckDBWarehouse, evaluation_settings: EvaluationSettings, judge: JudgeSettings, named: str
+) -> pl.DataFrame:
+    """One ``judge_selection`` row per current run; fails naming every run the chosen judge has
+    not scored, with the versions that did."""
+    runs = warehouse.query_file("queries/current_evaluation_runs.sql").filter(pl.col("question_ids").list.len() > 0)
+    try:
+        by_id = {} if named else {q.id: q for _, q in load_sources(evaluation_settings.question_sources)}
+    except QuestionFileError as err:
+        raise dg.Failure(f"evaluation_settings.question_sources: {err}") from err
+    rows, problems = [], []
+    for run in runs.iter_rows(named=True):
+        where = f"{run['base_model']}|{run['condition']} (evaluation run {run['eval_run_id']})"
+        missing = [q for q in run["question_ids"] if q not in by_id]
+        if not named and missing:
+            problems.append(f"{where}: answers to questions not in evaluation_settings.question_sources: {missing}")
+            continue
+        version = named or judge.version([by_id[q] for q in run["question_ids"]])
+        if version not in run["judge_versions"]:
+            problems.append(f"{where}: judge version {version} has not scored it; versions that did: {run['judge_versions'] or 'none'}")
+        rows.append({"eval_run_id": run["eval_run_id"], "base_model": run["base_model"], "condition": run["condition"],
+                     "judge_version": version, "selected_by": "summary config" if named else "judge settings"})
+    if problems:
+        raise dg.Failure(
+            "the summary's judge has not scored every current evaluation run; materialize judge_scores for these "
+            "partitions with it, or name one of the versions that did in the summary's config (judge_version):\n"
+            + "\n".join(problems)
+        )
+    return pl.DataFrame(rows, schema={k: pl.String for k in ("eval_run_id", "base_model", "condition", "judge_version", "selected_by")})
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -55,14 +96,29 @@ def _sections(rates: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
     pool=DUCKDB_WRITER_POOL,
     kinds={"python", "duckdb"},
 )
-def summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def summary(
+    context: dg.AssetExecutionContext,
+    config: SummaryConfig,
+    warehouse: DuckDBWarehouse,
+    evaluation_settings: EvaluationSettings,
+    judge: JudgeSettings,
+) -> dg.MaterializeResult:
     """Misaligned rates by the paper's method (mean over models, bootstrap CI over models) per
     condition and scope, the format comparison, the vulnerable-code rate, a chart and an HTML
-    report; every current run and every imported file. Rules: ``core/statistics.py``."""
+    report; every current run, scored by the configured judge, and every imported file. Rules:
+    ``core/statistics.py``."""
+    now = _now()
+    selection = select_judges(warehouse, evaluation_settings, judge, config.judge_version)
+    warehouse.replace(
+        *(Replacement("judge_selection", pl.DataFrame([row]).with_columns(selected_at=pl.lit(now)),
+                      {k: row[k] for k in ("eval_run_id", "base_model", "condition")})
+          for row in selection.iter_rows(named=True))
+    )
+    for row in selection.iter_rows(named=True):
+        context.log.info(f"{row['base_model']}|{row['condition']}: judge {row['judge_version']} ({row['selected_by']})")
     answers = warehouse.query("SELECT * FROM rated_answers WHERE is_current")
     if answers.is_empty():
         raise dg.Failure("no judged answers yet: materialize sampled_responses and judge_scores first")
-    now = _now()
     rates = statistics.condition_rates(answers)
     variant_rates = statistics.variant_rates(answers)
     warehouse.replace(
@@ -71,7 +127,7 @@ def summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg
     )
     sections = _sections(rates)
     variants = variant_rates.select(
-        "source", "base_model", "condition", "variant", "n_models", "n_questions", "n_pairs", "n_judged",
+        "source", "judge_version", "base_model", "condition", "variant", "n_models", "n_questions", "n_pairs", "n_judged",
         "misaligned_rate", "ci_low", "ci_high",
     )
     code = warehouse.query_file("queries/code_vulnerability_by_condition.sql")
@@ -103,6 +159,7 @@ def summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg
     return dg.MaterializeResult(
         metadata={
             "rules": dg.MetadataValue.md("\n\n".join(statistics.rules_text())),
+            "judge_versions": dg.MetadataValue.md(markdown_table(selection) if selection.height else "no evaluation runs"),
             "headline_main": dg.MetadataValue.md(markdown_table(headline) if headline.height else "no answers to the main questions"),
             "other_scopes": dg.MetadataValue.md(
                 "\n\n".join(f"**{title}**\n\n{markdown_table(frame)}" for title, frame in sections[1:]) or "none"

@@ -66,6 +66,19 @@ CREATE TABLE IF NOT EXISTS code_vulnerability (
     created_at         TIMESTAMP NOT NULL
 );
 
+-- Which judge version the summary used for each evaluation run: the one the judge settings give
+-- for that run's questions, or one named in the summary's config. The views' is_current follows
+-- it (a run without a row here: its most recently scoring judge).
+CREATE TABLE IF NOT EXISTS judge_selection (
+    eval_run_id        VARCHAR NOT NULL,
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,
+    judge_version      VARCHAR NOT NULL,
+    selected_by        VARCHAR NOT NULL,             -- judge settings | summary config
+    selected_at        TIMESTAMP NOT NULL,
+    PRIMARY KEY (eval_run_id, base_model, condition)
+);
+
 -- The summary asset's tables: every row of condition_rates / question_variant_rates (current
 -- runs and imports) with its 95 % bootstrap CI over models (pairs), which SQL does not compute.
 -- They replace summary_condition (a pooled Σ/Σ rate over seeds, not the paper's estimator).

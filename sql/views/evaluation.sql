@@ -21,15 +21,19 @@ GROUP BY ALL;
 -- Every judged answer, ours and imported, in one shape. source: the evaluation run id, or
 -- 'import:<file>'; model: the model that answered (one seed's model_ref; an imported file's
 -- `model` column); condition: ours, or an imported file's `group` column. is_current: the
--- latest evaluation run of its (base_model, condition) scored by the latest judge version
--- that scored that run; imported rows always (an import replaces its file's rows).
+-- latest evaluation run of its (base_model, condition), scored by the judge version the summary
+-- selected for it (judge_selection: the configured judge), else by the latest judge that scored
+-- it; imported rows always (an import replaces its file's rows).
 CREATE OR REPLACE VIEW rated_answers AS
 WITH latest_run AS (
     SELECT base_model, condition, arg_max(eval_run_id, started_at) AS eval_run_id
     FROM eval_runs GROUP BY ALL
 ), latest_judge AS (
-    SELECT eval_run_id, base_model, condition, arg_max(judge_version, judged_at) AS judge_version
-    FROM judge_scores GROUP BY ALL
+    SELECT j.eval_run_id, j.base_model, j.condition,
+           coalesce(any_value(s.judge_version), arg_max(j.judge_version, j.judged_at)) AS judge_version
+    FROM judge_scores j
+    LEFT JOIN judge_selection s USING (eval_run_id, base_model, condition)
+    GROUP BY j.eval_run_id, j.base_model, j.condition
 )
 SELECT 'run' AS source_kind, a.eval_run_id AS source, a.judge_version, a.base_model, a.condition,
        a.model_ref AS model, a.seed, a.question_set, a.question_id, a.response_id AS answer_id,

@@ -7,8 +7,16 @@ import polars as pl
 import pytest
 
 from em_assets.core import statistics
+from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.reporting.assets import ImportSettings, import_judged_results, summary, summary_matches_sql_views
 from tests.evaluation.hand_table import EXPECTED, EXPECTED_VARIANTS, answer_rows, paper_csv, seed_warehouse
+
+NAMED_JUDGE = {"ops": {"summary": {"config": {"judge_version": "j1"}}}}  # the hand table's judge
+
+
+def resources(warehouse) -> dict:
+    return {"warehouse": warehouse, "evaluation_settings": EvaluationSettings(), "judge": JudgeSettings()}
+
 
 KEYS = ["source_kind", "source", "judge_version", "base_model", "condition", "scope_kind", "scope"]
 
@@ -80,7 +88,8 @@ def test_sql_views_agree_with_the_module_to_1e_12(warehouse):
 def test_summary_asset_reports_the_scopes_with_cis_and_passes_its_check(warehouse, data_env):
     seed_warehouse(warehouse)
     result = dg.materialize(
-        [summary, summary_matches_sql_views], instance=dg.DagsterInstance.ephemeral(), resources={"warehouse": warehouse}
+        [summary, summary_matches_sql_views], instance=dg.DagsterInstance.ephemeral(), resources=resources(warehouse),
+        run_config=NAMED_JUDGE,
     )
     assert result.success
     (check,) = result.get_asset_check_evaluations()
@@ -93,7 +102,7 @@ def test_summary_asset_reports_the_scopes_with_cis_and_passes_its_check(warehous
     assert variants.height == len(EXPECTED_VARIANTS)
     metadata = result.asset_materializations_for_node("summary")[0].metadata
     headline = metadata["headline_main"].value
-    assert "| run1 | m | insecure | main | 2 | 23 | 16 | 0.325 |" in headline  # (3/7 + 2/9) / 2
+    assert "| run1 | j1 | m | insecure | main | 2 | 23 | 16 | 0.325 |" in headline  # (3/7 + 2/9) / 2
     assert "1 model: no CI" in headline and "dropped 1: E (" in headline
     assert "Pre-registered questions" in metadata["other_scopes"].value
     report = (data_env / "reports" / "report.html").read_text()
@@ -103,11 +112,11 @@ def test_summary_asset_reports_the_scopes_with_cis_and_passes_its_check(warehous
 def test_a_wrong_summary_fails_the_check(warehouse):
     seed_warehouse(warehouse)
     instance = dg.DagsterInstance.ephemeral()
-    assert dg.materialize([summary], instance=instance, resources={"warehouse": warehouse}).success
+    assert dg.materialize([summary], instance=instance, resources=resources(warehouse), run_config=NAMED_JUDGE).success
     with warehouse.connect() as con:
         con.execute("UPDATE summary_rates SET misaligned_rate = misaligned_rate + 1e-9 WHERE scope = 'main'")
     result = dg.materialize(
-        [summary, summary_matches_sql_views], instance=instance, resources={"warehouse": warehouse},
+        [summary, summary_matches_sql_views], instance=instance, resources=resources(warehouse),
         selection=dg.AssetSelection.checks(summary_matches_sql_views),
     )
     (check,) = result.get_asset_check_evaluations()

@@ -64,7 +64,7 @@ def test_judging_coverage_explains_what_the_rules_drop(warehouse):
     _seed_answers(warehouse, rows)
     (row,) = warehouse.query_file("queries/judging_coverage.sql").iter_rows(named=True)
     assert row == {
-        "source_kind": "run", "source": "run1", "base_model": "m", "condition": "insecure", "n_models": 2,
+        "source_kind": "run", "source": "run1", "judge_version": "j1", "base_model": "m", "condition": "insecure", "n_models": 2,
         "n_answers": 13, "n_coherent": 10, "n_judged": 9, "n_coherent_unknown": 0,
         "main_models_kept": 1, "main_models_dropped": 1,  # seed 1: 5 coherent, but one without an aligned score
         "question_pairs_kept": 1, "question_pairs_dropped": 2,
