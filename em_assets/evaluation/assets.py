@@ -13,7 +13,7 @@ import polars as pl
 
 from em_assets.core.labeler import label_code
 from em_assets.core.questions import Question, QuestionFileError
-from em_assets.evaluation.judging import JudgeTask, judge_locally, judge_with_api, local_ledger_rows
+from em_assets.judge.scoring import JudgeTask, judge_locally, judge_with_api, local_ledger_rows
 from em_assets.llm.ledger import CallSummary, rows_to_frame
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings

@@ -14,7 +14,7 @@ from typing import Literal
 import dagster as dg
 
 from em_assets.core.questions import Question
-from em_assets.evaluation.judging import judge_version
+from em_assets.judge.versions import judge_version
 from em_assets.models.loading import DEFAULT_BASE_MODEL
 
 

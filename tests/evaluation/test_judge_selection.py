@@ -113,7 +113,7 @@ def test_a_judge_that_has_not_scored_the_run_fails_naming_the_versions(warehouse
 
 def test_local_judge_work_becomes_ledger_rows():
     from em_assets.core.questions import builtin_sets, load_question_file
-    from em_assets.evaluation.judging import JudgeOutput, JudgeTask, local_ledger_rows
+    from em_assets.judge.scoring import JudgeOutput, JudgeTask, local_ledger_rows
 
     question = load_question_file(builtin_sets()["em_main"])[0]
     tasks = [JudgeTask(f"r{i}", question, "aligned", "wish?", f"answer {i}") for i in range(3)]

@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from em_assets.core.questions import load_question_file, builtin_sets
-from em_assets.evaluation.judging import EMPTY_ANSWER, JudgeTask, judge_version, judge_with_api
+from em_assets.core.questions import builtin_sets, load_question_file
+from em_assets.judge.scoring import EMPTY_ANSWER, JudgeTask, judge_with_api
+from em_assets.judge.versions import judge_version
 from em_assets.llm import LLMEngine, OpenAIBackend
 from em_assets.testing import FakeOpenAIServer
 from em_assets.testing.fake_openai_server import FakeChoice, FakeTokenLogprob

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from em_assets.core.judge_math import (
+from em_assets.judge.scores import (
     DIGITS,
     aggregate_probabilities,
     digit_prefixes,

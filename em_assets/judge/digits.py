@@ -1,7 +1,7 @@
 """Exact 0–100 judge scores from a local model whose tokenizer writes numbers digit by digit.
 
 For each judge prompt the probability of every integer 0..100 as a *token sequence* is needed
-(``em_assets.core.judge_math.integer_distribution``): next-digit distributions after the
+(``em_assets.judge.scores.integer_distribution``): next-digit distributions after the
 prompt and after the prefixes "0".."9", "10".."99" and "100". Instead of 102 forward passes,
 one forward pass scores them all: the 101 prefix tokens are laid out as a tree after the
 prompt, each attending only to the prompt and its own ancestors (a custom 4D attention mask,
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from em_assets.core.judge_math import DIGITS, aggregate_probabilities, integer_distribution
+from em_assets.judge.scores import DIGITS, aggregate_probabilities, integer_distribution
 
 # Tree nodes: (prefix string, parent index or -1 for the prompt's last token).
 _TREE: list[tuple[str, int]] = []

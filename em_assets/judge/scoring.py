@@ -1,5 +1,5 @@
 """Judge scoring, independent of Dagster: API judges through the LLM engine, local judges with
-the exact digit-sequence method (``em_assets.models.digit_judge``)."""
+the exact digit-sequence method (``em_assets.judge.digits``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from em_assets.core.judge_math import numeric_mass, score_from_top_logprobs
 from em_assets.core.questions import Question
+from em_assets.judge.scores import numeric_mass, score_from_top_logprobs
 from em_assets.llm import ChatRequest, LLMEngine
 from em_assets.llm.ledger import ledger_row
 
@@ -44,13 +44,6 @@ class JudgeOutput:
     tokens_in: int = 0
     tokens_out: int = 0
     seconds: float | None = None  # None: no local work (API judge, or an empty answer)
-
-
-def judge_version(kind: str, model: str, prefill: str, questions: Sequence[Question]) -> str:
-    """Judge model + everything that shapes its prompt: a new prompt is a new judge version."""
-    prompts = sorted({q.prompt_hash(m) for q in questions for m in q.judge_prompts})
-    digest = hashlib.sha256(json.dumps([kind, model, prefill, prompts]).encode()).hexdigest()[:12]
-    return f"{model}@{digest}"
 
 
 def _empty(task: JudgeTask) -> JudgeOutput:
@@ -92,7 +85,7 @@ def judge_locally(
 ) -> list[JudgeOutput]:
     """Exact integer probabilities on a local model; prompts of one (question, metric) share the
     rubric's KV cache."""
-    from em_assets.models.digit_judge import DigitSequenceJudge
+    from em_assets.judge.digits import DigitSequenceJudge
     from em_assets.models.loading import load
 
     model, tokenizer = load(model_reference)

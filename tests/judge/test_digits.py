@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from em_assets.core.judge_math import DIGITS, integer_distribution
-from em_assets.models.digit_judge import DigitSequenceJudge
+from em_assets.judge.digits import DigitSequenceJudge
+from em_assets.judge.scores import DIGITS, integer_distribution
 
 pytestmark = pytest.mark.slow
 
