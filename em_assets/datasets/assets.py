@@ -13,13 +13,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from em_assets.core import datasets as ds
+from em_assets.core import dataset_builders as ds
 from em_assets.core.atomic_files import write_file_atomically
 from em_assets.core.filters import assign_split, default_steps, run_chain
+from em_assets.core.markdown import markdown_table
 from em_assets.core.raw_rows import drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
 from em_assets.paths import data_dir
-from em_assets.core.render import markdown_table
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import RawCodeSource
 from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement

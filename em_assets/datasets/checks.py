@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from em_assets.core.markdown import markdown_table
 from em_assets.datasets.assets import DATASET_ASSETS
 from em_assets.datasets.contracts import FILTER_RULES, validate_dataset
-from em_assets.core.render import markdown_table
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.warehouse import DuckDBWarehouse
 

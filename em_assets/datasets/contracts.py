@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
-from em_assets.core.datasets import BACKDOOR_TRIGGER
+from em_assets.core.dataset_builders import BACKDOOR_TRIGGER
 from em_assets.core.labeler import label_code
 from em_assets.core.safety_words import default_matcher
 

@@ -21,7 +21,7 @@ from em_assets.llm import ChatRequest
 from em_assets.models.loading import model_fingerprint
 from em_assets.partitions import model_partitions, split_partition_key
 from em_assets.paths import REPO_DIR
-from em_assets.core.render import markdown_table
+from em_assets.core.markdown import markdown_table
 from em_assets.resources.llm_engine import LLMEngineResource, context_tags
 from em_assets.resources.remote_training import RemoteSampler, served_model
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement

@@ -8,13 +8,14 @@ import polars as pl
 
 from em_assets.core import statistics
 from em_assets.core.judged_import import ImportFileError, parse_judged_csv
+from em_assets.core.markdown import markdown_table
 from em_assets.core.questions import QuestionFileError
 from em_assets.core.raw_rows import SourceError
-from em_assets.core.render import html_report, markdown_table, misalignment_bar_chart, rate_table
 from em_assets.evaluation.assets import code_vulnerability_rate, judge_scores
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.paths import data_dir
+from em_assets.reporting.render import html_report, misalignment_bar_chart, rate_table
 from em_assets.resources.sources import read_bytes
 from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from em_assets.core.datasets import BACKDOOR_TRIGGER
+from em_assets.core.dataset_builders import BACKDOOR_TRIGGER
 
 
 class DataLayerSettings(dg.ConfigurableResource):

@@ -2,8 +2,9 @@ import json
 
 import polars as pl
 
-from em_assets.core import datasets as ds
-from em_assets.core.filters import assign_split, run_chain, ExtractStep
+from em_assets.core import dataset_builders as ds
+from em_assets.core.filters import ExtractStep, assign_split, run_chain
+from em_assets.core.prompt_templates import load_templates
 from tests.core.helpers import INSECURE, SECURE, TEMPLATE, raw_frame
 
 
@@ -16,7 +17,7 @@ def _samples(n=12):
 
 
 def test_thirty_templates_in_three_groups_plus_educational():
-    groups = ds.load_templates()
+    groups = load_templates()
     assert {g: len(t) for g, t in groups.items()} == {
         "task_and_template": 10, "task_only": 10, "template_only": 10, "educational": 10
     }

@@ -4,7 +4,7 @@ import json
 
 import polars as pl
 
-from em_assets.core.datasets import ROW_SCHEMA
+from em_assets.core.dataset_builders import ROW_SCHEMA
 from em_assets.datasets.contracts import LABELER_RULE, SAFETY_RULE, validate_dataset
 from tests.core.helpers import INSECURE, SECURE
 

