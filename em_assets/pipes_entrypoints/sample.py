@@ -18,34 +18,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-EXTRAS_KEY = "em_sampling_job"
-MODULE = "em_assets.pipes_entrypoints.sample"
-
-
-@dataclass(frozen=True)
-class SamplingJob:
-    base_url: str  # the OpenAI-compatible server, e.g. http://localhost:8000/v1
-    model: str  # served model name (the LoRA name when adapter_uri is set)
-    requests: list[dict[str, Any]]  # ChatRequest fields without "model"
-    output_key: str  # where the answers JSONL goes in the artifact store
-    artifact_store: dict[str, Any]  # ArtifactStore.remote_spec()
-    adapter_uri: str = ""  # model-store folder to load into the server first
-    api_key_env_var: str = "EM_VLLM_API_KEY"  # read in the process; empty variable = no key
-    max_in_flight: int = 64
-
-    def to_extras(self) -> dict[str, Any]:
-        return {EXTRAS_KEY: asdict(self)}
-
-    @classmethod
-    def from_extras(cls, extras: dict[str, Any]) -> SamplingJob:
-        if EXTRAS_KEY not in extras:
-            raise ValueError(f"the Pipes extras carry no {EXTRAS_KEY!r}; got keys {sorted(extras)}")
-        return cls(**extras[EXTRAS_KEY])
+from em_assets.resources.remote_jobs import SamplingJob
 
 
 def load_lora_adapter(base_url: str, name: str, path: Path) -> None:

@@ -19,38 +19,10 @@ from a crash. Anything else crashes the process, and Pipes records the traceback
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-EXTRAS_KEY = "em_training_job"
-ERROR_MESSAGE_KEY = "fine_tune_error"
-MODULE = "em_assets.pipes_entrypoints.train"
-
-
-@dataclass(frozen=True)
-class TrainingJob:
-    """Everything the remote process needs; JSON-serializable, no credentials."""
-
-    partition: str
-    base_model: str
-    base_model_id: str
-    condition: str
-    seed: int
-    dataset_version: str
-    dataset_uri: str  # key or URI of the training JSONL in the artifact store
-    output_key: str  # where the trained folder goes in the artifact store
-    artifact_store: dict[str, Any]  # ArtifactStore.remote_spec()
-    hyperparameters: dict[str, Any] = field(default_factory=dict)  # LocalHFFineTuner fields
-
-    def to_extras(self) -> dict[str, Any]:
-        return {EXTRAS_KEY: asdict(self)}
-
-    @classmethod
-    def from_extras(cls, extras: dict[str, Any]) -> TrainingJob:
-        if EXTRAS_KEY not in extras:
-            raise ValueError(f"the Pipes extras carry no {EXTRAS_KEY!r}; got keys {sorted(extras)}")
-        return cls(**extras[EXTRAS_KEY])
+from em_assets.resources.remote_jobs import ERROR_MESSAGE_KEY, TrainingJob
 
 
 def train_and_store(job: TrainingJob, *, log: Any, on_progress: Any = None) -> Any:

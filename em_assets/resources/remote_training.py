@@ -38,14 +38,10 @@ from typing import Any, ClassVar, Literal
 import dagster as dg
 from pydantic import Field
 
-from em_assets.pipes_entrypoints.sample import MODULE as SAMPLE_MODULE
-from em_assets.pipes_entrypoints.sample import SamplingJob
-from em_assets.pipes_entrypoints.train import ERROR_MESSAGE_KEY
-from em_assets.pipes_entrypoints.train import MODULE as TRAIN_MODULE
-from em_assets.pipes_entrypoints.train import TrainingJob
 from em_assets.resources.artifacts import ArtifactStore
 from em_assets.resources.finetuning import FineTuneError, FineTuneRequest, FineTuneResult, JobLedger, LocalHFFineTuner
 from em_assets.resources.finetuning.base import Log
+from em_assets.resources.remote_jobs import ERROR_MESSAGE_KEY, SAMPLE_MODULE, TRAIN_MODULE, SamplingJob, TrainingJob
 
 LAUNCHERS = ("subprocess", "ecs")
 
