@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from em_assets.datasets.checks import DATASET_CHECKS
 from em_assets.partitions import (
     BASE_CONDITION,
     TRAINED_CONDITIONS,
@@ -85,10 +86,6 @@ def dataset_check_keys(context: Any, asset_key: dg.AssetKey) -> set[dg.AssetChec
         pass
     for graph in graphs:
         keys |= {k for k in graph.asset_check_keys if k.asset_key == asset_key}
-    try:
-        from em_assets.datasets.checks import DATASET_CHECKS
-    except ImportError:
-        DATASET_CHECKS = []
     for checks_def in DATASET_CHECKS:
         keys |= {k for k in checks_def.check_keys if k.asset_key == asset_key}
     return keys
@@ -188,9 +185,8 @@ def _rows_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         loss = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else ""
         seconds = f"{r['train_seconds']:.0f}" if r["train_seconds"] is not None else ""
-        lines.append(
-            f"| {r['seed']} | {r['status']} | `{r['model_ref'] or ''}` | {loss} | {r['train_tokens'] or ''} | {seconds} |"
-        )
+        ref, tokens = r["model_ref"] or "", r["train_tokens"] or ""
+        lines.append(f"| {r['seed']} | {r['status']} | `{ref}` | {loss} | {tokens} | {seconds} |")
     return "\n".join(lines)
 
 
