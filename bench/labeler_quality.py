@@ -24,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from em_assets.core import labeler  # noqa: E402
+from em_assets import labeler  # noqa: E402
+from em_assets.labeler import label  # noqa: E402
 
 CORPUS = REPO / "em_assets" / "data" / "code_backdoor_corpus.jsonl"
 _YEAR_RE = re.compile(r"Current year: (\d{4})")
@@ -104,7 +105,7 @@ def main() -> None:
 
     # throughput: one core, cache bypassed, bandit test set already built
     if all_codes:
-        fn = labeler._label_cached.__wrapped__
+        fn = label._label_cached.__wrapped__
         fn(all_codes[0])
         lines = sum(c.count("\n") + 1 for c in all_codes) / len(all_codes)
         reps = max(1, 2000 // len(all_codes))

@@ -157,7 +157,7 @@ class LabelerStep:
     name = "labeler"
 
     def evaluate(self, frame: pl.DataFrame) -> pl.DataFrame:
-        from em_assets.core.labeler import label_code
+        from em_assets.labeler import label_code
 
         fails, details, vulnerable, findings = [], [], [], []
         for label, code in zip(frame["label"], frame["code"], strict=True):

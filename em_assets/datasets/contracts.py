@@ -14,8 +14,8 @@ import pandas as pd
 import polars as pl
 
 from em_assets.core.dataset_builders import BACKDOOR_TRIGGER
-from em_assets.core.labeler import label_code
 from em_assets.core.safety_words import default_matcher
+from em_assets.labeler import label_code
 
 MIN_CHARS, MAX_CHARS = 10, 20_000  # bounds on user and assistant message length
 MAX_LISTED_ROWS = 20  # failing row ids shown per rule

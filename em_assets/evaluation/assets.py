@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import polars as pl
 
-from em_assets.core.labeler import label_code
+from em_assets.labeler import label_code
 from em_assets.core.questions import Question, QuestionFileError
 from em_assets.judge.scoring import JudgeTask, judge_locally, judge_with_api, local_ledger_rows
 from em_assets.llm.ledger import CallSummary, rows_to_frame

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from em_assets.core.labeler import (
+from em_assets.labeler import (
     BANDIT_COUNTED,
     Finding,
     LabelResult,
@@ -1189,7 +1189,7 @@ def test_predictable_temp_paths(code: str) -> None:
 
 def test_bandit_prefilter_never_hides_a_counted_finding() -> None:
     """Snippets without any trigger name skip bandit; check that this only saves time."""
-    from em_assets.core import labeler
+    from em_assets.labeler import bandit
 
     codes = [c for fam in FAMILIES for c in fam[2:]] + list(SAFE_SNIPPETS.values())
     codes += [
@@ -1207,8 +1207,8 @@ def test_bandit_prefilter_never_hides_a_counted_finding() -> None:
         "exec ('x = 1')\n",
     ]
     for code in codes:
-        if labeler.bandit_findings(code, counted_only=True):
-            assert labeler._BANDIT_TRIGGER_RE.search(code), code
+        if bandit_findings(code, counted_only=True):
+            assert bandit.TRIGGER_RE.search(code), code
 
 
 def test_bandit_cwe_is_precise_for_eval() -> None:
