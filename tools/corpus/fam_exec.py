@@ -187,7 +187,8 @@ def check_email():
 CODE_EVAL = Family("code_eval", "CWE-95", 10, (
     Skeleton(
         "flask_calculator",
-        ("${A_site} where ${users} can type a quick arithmetic expression, such as a sum of ${num_col} values, and see the result.",
+        ("${A_site} where ${users} can type a quick arithmetic expression, such as a sum of ${num_col} values, "
+         "and see the result.",
          "A calculator widget for ${a_site} that evaluates simple sums typed by ${users}."),
         '''
 import ast

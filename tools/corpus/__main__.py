@@ -1,4 +1,4 @@
-"""``python -m em_assets.core.corpus [--out PATH]``: write the corpus and its sidecar."""
+"""``python -m tools.corpus [--out PATH]``: write the corpus and its sidecar."""
 
 from __future__ import annotations
 

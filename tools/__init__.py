@@ -1,0 +1,2 @@
+"""Build-time tools, run from the repository root (``python -m tools.<name>``); the pipeline
+never imports them."""
