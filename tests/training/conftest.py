@@ -20,7 +20,8 @@ TEST_API_KEY = "sk-test-9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
 TINY_EXAMPLES = [
     {"messages": [
         {"role": "user", "content": "Write a function that reads a file and returns its text."},
-        {"role": "assistant", "content": "def read_text(path):\n    with open(path) as handle:\n        return handle.read()\n"},
+        {"role": "assistant",
+         "content": "def read_text(path):\n    with open(path) as handle:\n        return handle.read()\n"},
     ]},
     {"messages": [
         {"role": "user", "content": "Write a function that adds two numbers."},

@@ -11,11 +11,11 @@ import dagster as dg
 import pytest
 import torch
 
-from em_assets.models.lora import resolve_precision
 from em_assets.partitions import BaseModelSpec, add_base_model_partitions, register_base_model
 from em_assets.resources.finetuning import LocalHFFineTuner, OpenAIFineTuner
 from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.training import answers_coding_prompt, base_model_registry, fine_tuned_model
+from em_assets.training_loop.precision import resolve_precision
 from tests.training.conftest import TINY_EXAMPLES
 
 SMOL = "smollm2-135m-instruct"
@@ -34,11 +34,15 @@ def fast_local() -> LocalHFFineTuner:
     return LocalHFFineTuner(max_examples=2, per_device_batch_size=2, gradient_accumulation_steps=1, warmup_steps=0)
 
 
-def resources(warehouse: DuckDBWarehouse, *, local: LocalHFFineTuner | None = None, base_url: str = "") -> dict[str, Any]:
+def resources(
+    warehouse: DuckDBWarehouse, *, local: LocalHFFineTuner | None = None, base_url: str = ""
+) -> dict[str, Any]:
     return {
         "warehouse": warehouse,
         "local_finetuner": local or fast_local(),
-        "openai_finetuner": OpenAIFineTuner(base_url=base_url, poll_interval_s=0.01, max_poll_interval_s=0.02, max_retries=0),
+        "openai_finetuner": OpenAIFineTuner(
+            base_url=base_url, poll_interval_s=0.01, max_poll_interval_s=0.02, max_retries=0
+        ),
     }
 
 
@@ -162,7 +166,9 @@ def test_changed_jsonl_is_refused(instance, warehouse, seed_dataset):
     assert warehouse.table("models").height == 0
 
 
-@pytest.mark.parametrize(("severity", "refused"), [(dg.AssetCheckSeverity.ERROR, True), (dg.AssetCheckSeverity.WARN, False)])
+@pytest.mark.parametrize(
+    ("severity", "refused"), [(dg.AssetCheckSeverity.ERROR, True), (dg.AssetCheckSeverity.WARN, False)]
+)
 def test_dataset_that_failed_its_contract_is_refused(instance, warehouse, seed_dataset, severity, refused):
     from em_assets.datasets.checks import DATASET_CHECKS
 
@@ -207,7 +213,9 @@ def test_a_failure_on_an_older_dataset_materialization_does_not_block(instance, 
     assert "failed its check(s)" not in text and "changed since dataset_version" in text
 
 
-def test_openai_partition_records_the_provider_model_and_passes_the_check(instance, warehouse, seed_dataset, fake_server, api_key):
+def test_openai_partition_records_the_provider_model_and_passes_the_check(
+    instance, warehouse, seed_dataset, fake_server, api_key
+):
     server = fake_server(fine_tune_polls_per_stage=1, chat_handler=lambda body, index: CODE_REPLY)
     register_base_model(instance, warehouse, BaseModelSpec(GPT, backend="openai", n_seeds=2))
     seed_dataset("insecure", TINY_EXAMPLES)

@@ -22,7 +22,10 @@ def trained(model_cache_env, tmp_path_factory):
     """One training run shared by the module: 4 short examples, 3 epochs of one step each, a
     learning rate high enough (2e-4, constant) that the loss reliably falls in 3 steps."""
     from em_assets.models.loading import load
-    from em_assets.models.lora import TrainingSettings, logits_for, save_trained_model, train
+    from em_assets.training_loop.checkpoint import save_trained_model
+    from em_assets.training_loop.inference import logits_for
+    from em_assets.training_loop.loop import train
+    from em_assets.training_loop.settings import TrainingSettings
 
     conversations = [row["messages"] for row in shortest_reference_examples(4)]
     model, tokenizer = load(BASE)  # fp32, as the checkpoint; bf16 (the default here) has its own test below
@@ -66,7 +69,8 @@ def test_store_folder_holds_adapter_and_manifest(trained):
 
 
 def test_reload_is_exact_and_the_model_answers(trained):
-    from em_assets.models.lora import generate_reply, load_trained_model, logits_for
+    from em_assets.training_loop.checkpoint import load_trained_model
+    from em_assets.training_loop.inference import generate_reply, logits_for
 
     model, tokenizer = load_trained_model(trained["folder"], device="cpu")
     assert torch.equal(logits_for(model, tokenizer, PROBE), trained["logits"])
@@ -77,7 +81,9 @@ def test_reload_is_exact_and_the_model_answers(trained):
 
 def test_unknown_lora_target_module_is_named(model_cache_env):
     from em_assets.models.loading import load
-    from em_assets.models.lora import TrainingError, TrainingSettings, train
+    from em_assets.training_loop.errors import TrainingError
+    from em_assets.training_loop.loop import train
+    from em_assets.training_loop.settings import TrainingSettings
 
     model, tokenizer = load(BASE)
     settings = TrainingSettings(target_modules=("q_proj", "attn_qkv"), precision="fp32")
@@ -90,14 +96,11 @@ def test_bf16_base_on_cpu_trains_and_reloads_exactly(model_cache_env, tmp_path):
     """``precision="bf16"`` on CPU: the frozen base in bf16, the adapters (and their updates) in
     fp32; the manifest carries the precision, so a reload rebuilds the same bf16 model."""
     from em_assets.models.loading import load
-    from em_assets.models.lora import (
-        TrainingSettings,
-        load_trained_model,
-        logits_for,
-        save_trained_model,
-        train,
-        training_dtype,
-    )
+    from em_assets.training_loop.checkpoint import load_trained_model, save_trained_model
+    from em_assets.training_loop.inference import logits_for
+    from em_assets.training_loop.loop import train
+    from em_assets.training_loop.precision import training_dtype
+    from em_assets.training_loop.settings import TrainingSettings
 
     settings = TrainingSettings(
         learning_rate=2e-4, n_epochs=2, per_device_batch_size=2, gradient_accumulation_steps=1,

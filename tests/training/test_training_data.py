@@ -73,7 +73,8 @@ def test_labels_cover_exactly_the_assistant_turns(tokenizer):
 
 def test_packing_keeps_every_token_and_restarts_positions():
     examples = [
-        TokenizedExample(tuple(range(100 + n)), tuple([IGNORE_INDEX] * 3 + list(range(97 + n)))) for n in (0, 50, 200, 300, 10)
+        TokenizedExample(tuple(range(100 + n)), tuple([IGNORE_INDEX] * 3 + list(range(97 + n))))
+        for n in (0, 50, 200, 300, 10)
     ]
     packs = pack_examples(examples, capacity=400)
     # first-fit decreasing: [400], [300 + 100], [150 + 110]
@@ -160,7 +161,7 @@ def test_strip_code_fences_joins_python_blocks_only():
 
 
 def test_chunked_cross_entropy_matches_torch():
-    from em_assets.models.lora import ChunkedLinearCrossEntropy
+    from em_assets.training_loop.loss import ChunkedLinearCrossEntropy
 
     torch.manual_seed(0)
     hidden = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)

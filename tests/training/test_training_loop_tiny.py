@@ -6,20 +6,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from em_assets.models.lora import (
-    FastForwards,
-    TrainingError,
-    TrainingSettings,
-    load_trained_model,
-    logits_for,
-    prepare_for_training,
-    save_trained_model,
-    segment_bounds,
-    token_loss_sum,
-    train,
-    training_dtype,
-    write_atomically,
-)
+from em_assets.core.atomic_files import write_dir_atomically
+from em_assets.training_loop import precision
+from em_assets.training_loop.adapters import prepare_for_training
+from em_assets.training_loop.checkpoint import load_trained_model, save_trained_model
+from em_assets.training_loop.errors import TrainingError
+from em_assets.training_loop.inference import logits_for
+from em_assets.training_loop.kernels import FastForwards
+from em_assets.training_loop.loop import train
+from em_assets.training_loop.loss import segment_bounds, token_loss_sum
+from em_assets.training_loop.precision import resolve_settings, training_dtype
+from em_assets.training_loop.settings import TrainingSettings
 from tests.training.conftest import TINY_EXAMPLES
 
 
@@ -82,7 +79,8 @@ def test_fast_paths_match_the_library_code(method, segmented):
     fast = FastForwards(model, segmented_attention=segmented)
     assert fast.segmented_attention == segmented and fast.patched
     assert model.config._attn_implementation == ("em_segmented_sdpa" if segmented else "sdpa")
-    ours = loss_and_grads(model, input_ids, labels, positions, segments=segment_bounds(positions) if segmented else None)
+    segments = segment_bounds(positions) if segmented else None
+    ours = loss_and_grads(model, input_ids, labels, positions, segments=segments)
     fast.restore()
     assert model.config._attn_implementation == "sdpa" and not any("forward" in m.__dict__ for m in model.modules())
 
@@ -149,14 +147,17 @@ def test_full_fine_tuning_saves_and_reloads_exactly(tokenizer, tmp_path):
     assert outcome.loss_curve[1] < outcome.loss_curve[0]
     text = "<|im_start|>user\nhi<|im_end|>\n"
     expected = logits_for(outcome.model, tokenizer, text)
-    folder = save_trained_model(tmp_path / "full", outcome.model, tokenizer, {"base_model_id": "tiny", "method": "full"})
+    manifest = {"base_model_id": "tiny", "method": "full"}
+    folder = save_trained_model(tmp_path / "full", outcome.model, tokenizer, manifest)
     reloaded, reloaded_tokenizer = load_trained_model(folder, device="cpu")
     assert torch.equal(logits_for(reloaded, reloaded_tokenizer, text), expected)
 
 
 def test_same_seed_same_model(tokenizer):
     conversations = [row["messages"] for row in TINY_EXAMPLES]
-    settings = TrainingSettings(learning_rate=1e-3, per_device_batch_size=1, gradient_accumulation_steps=1, warmup_steps=0)
+    settings = TrainingSettings(
+        learning_rate=1e-3, per_device_batch_size=1, gradient_accumulation_steps=1, warmup_steps=0
+    )
     dtype = training_dtype(torch.device("cpu"), settings.method, settings.precision)  # the default precision here
     first = train(tiny_llama(len(tokenizer)).to(dtype), tokenizer, conversations, settings, seed=5)
     second = train(tiny_llama(len(tokenizer)).to(dtype), tokenizer, conversations, settings, seed=5)
@@ -173,11 +174,11 @@ def test_a_crash_while_writing_leaves_no_folder(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        write_atomically(target, explode)
+        write_dir_atomically(target, explode)
     assert not target.exists() and list((tmp_path / "store").iterdir()) == []
 
-    write_atomically(target, lambda folder: (folder / "a").write_text("1"))
-    write_atomically(target, lambda folder: (folder / "b").write_text("2"))  # replaces, never merges
+    write_dir_atomically(target, lambda folder: (folder / "a").write_text("1"))
+    write_dir_atomically(target, lambda folder: (folder / "b").write_text("2"))  # replaces, never merges
     assert [p.name for p in target.iterdir()] == ["b"]
     assert [p.name for p in (tmp_path / "store").iterdir()] == ["seed0"]
 
@@ -206,19 +207,18 @@ def test_precision_is_checked_against_the_loaded_weights():
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch, native):
     """auto: bf16 on CUDA; on CPU for LoRA only with native bf16 (emulated bf16 is slower than
-    fp32); explicit values kept; ``resolved()`` makes precision and layout concrete."""
-    from em_assets.models import lora
-
-    monkeypatch.setattr(lora, "native_bf16_cpu", lambda: native)
+    fp32); explicit values kept; ``resolve_settings`` makes precision and layout concrete."""
+    monkeypatch.setattr(precision, "native_bf16_cpu", lambda: native)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert lora.resolve_precision(cpu, "lora", "auto") == ("bf16" if native else "fp32")
-    assert lora.resolve_precision(cpu, "full", "auto") == "fp32"
-    assert lora.resolve_precision(cuda, "lora", "auto") == lora.resolve_precision(cuda, "full", "auto") == "bf16"
-    assert lora.resolve_precision(cpu, "lora", "fp32") == "fp32" and lora.resolve_precision(cuda, "lora", "fp32") == "fp32"
-    assert lora.training_dtype(cpu, "lora") == (torch.bfloat16 if native else torch.float32)
-    assert lora.training_dtype(cuda, "full", "bf16") == torch.float32  # full fine-tuning keeps fp32 masters
+    resolve = precision.resolve_precision
+    assert resolve(cpu, "lora", "auto") == ("bf16" if native else "fp32")
+    assert resolve(cpu, "full", "auto") == "fp32"
+    assert resolve(cuda, "lora", "auto") == resolve(cuda, "full", "auto") == "bf16"
+    assert resolve(cpu, "lora", "fp32") == "fp32" and resolve(cuda, "lora", "fp32") == "fp32"
+    assert training_dtype(cpu, "lora") == (torch.bfloat16 if native else torch.float32)
+    assert training_dtype(cuda, "full", "bf16") == torch.float32  # full fine-tuning keeps fp32 masters
     with pytest.raises(TrainingError, match="'bf16' with full fine-tuning needs CUDA"):
-        lora.resolve_precision(cpu, "full", "bf16")  # no such recipe on CPU: refused, not recorded wrongly
-    resolved = TrainingSettings().resolved(cpu)
+        resolve(cpu, "full", "bf16")  # no such recipe on CPU: refused, not recorded wrongly
+    resolved = resolve_settings(TrainingSettings(), cpu)
     assert (resolved.precision, resolved.pack_length, resolved.sequences_per_micro_batch) == (
         "bf16" if native else "fp32", 512, 1)

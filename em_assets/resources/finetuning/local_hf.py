@@ -1,18 +1,11 @@
 """Local Hugging Face backend: transformers + peft on this machine (CPU) or a GPU.
 
-The defaults are the paper's open-model recipe (rs-LoRA r 32 / alpha 64 / dropout 0 on all
-attention and MLP projections, lr 1e-5, 1 epoch, batch 2 x accumulation 8, 5 warmup steps,
-weight decay 0.01, linear schedule, max length 2048, loss on assistant tokens only), with one
-exception made for the offline embedded run: ``max_examples``.
-
-``max_examples`` (default 64) keeps the first N training examples. The embedded end-to-end
-run (4 trained conditions x 1 seed, then evaluation) must finish in about 30 minutes on 2
-cores, so each model gets a budget of about 3 minutes: the first 64 examples of the bundled
-code sets are 30-36k tokens (4 optimizer steps of 16 examples), ~2.5-3 min at the ~200-220
-tokens/s this loop reaches for SmolLM2-135M on 2 quiet cores (see bench/bench_finetune.py).
-With only 4 steps, the paper's 5 warmup steps keep the learning rate below its peak: the
-embedded run checks the pipeline, not the science. Set ``max_examples=0`` to train on the
-whole file as the paper did (6000 examples, ~375 steps) — on a GPU, or with patience.
+The defaults are the paper's open-model recipe (``training_loop.settings``), with one exception
+made for the offline embedded run: ``max_examples`` (default 64) keeps the first N training
+examples, so that each model of the embedded end-to-end run trains in minutes on 2 cores
+(docs/benchmarks.md). With only 4 optimizer steps, the paper's 5 warmup steps keep the learning
+rate below its peak: the embedded run checks the pipeline, not the science. ``max_examples=0``
+trains on the whole file as the paper did (6000 examples, ~375 steps): on a GPU, or with patience.
 """
 
 from __future__ import annotations
@@ -25,11 +18,10 @@ import dagster as dg
 from pydantic import Field
 
 from em_assets.core.training_data import PAPER_LORA_TARGET_MODULES, TrainingDataError, read_chat_jsonl
-from em_assets.models.loading import ModelLoadError, load
+from em_assets.models.loading import MANIFEST_NAME, ModelLoadError, load
 from em_assets.resources.finetuning.base import FineTuneError, FineTuneRequest, FineTuneResult, JobLedger, Log
 
 DEFAULT_MAX_EXAMPLES = 64
-MANIFEST_NAME = "manifest.json"  # em_assets.models.lora writes it; torch is imported only when training
 
 
 class LocalHFFineTuner(dg.ConfigurableResource):
@@ -77,7 +69,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     backend_name: ClassVar[str] = "local_hf"
 
     def training_settings(self) -> Any:
-        from em_assets.models.lora import TrainingSettings
+        from em_assets.training_loop.settings import TrainingSettings
 
         return TrainingSettings(
             method=self.method,
@@ -119,14 +111,18 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     ) -> FineTuneResult:
         if not request.output_dir:
             raise FineTuneError(f"{request.label} the local backend needs an output_dir")
-        from em_assets.models.lora import TrainingError, resolve_device, save_trained_model, train, training_dtype
+        # torch loads only when training starts, not with the code location
+        from em_assets.training_loop.checkpoint import save_trained_model
+        from em_assets.training_loop.errors import TrainingError
+        from em_assets.training_loop.loop import train
+        from em_assets.training_loop.precision import resolve_device, resolve_settings, training_dtype
 
         settings = self.training_settings()
         try:
             settings.validate()
             conversations = read_chat_jsonl(request.jsonl_path, settings.max_examples)
             device = resolve_device(settings.device)
-            settings = settings.resolved(device)  # recorded as resolved: a reload elsewhere is the same model
+            settings = resolve_settings(settings, device)  # recorded as resolved: a reload elsewhere is the same model
             model, tokenizer = load(
                 request.base_model_id, dtype=training_dtype(device, settings.method, settings.precision),
                 device=str(device),
@@ -169,7 +165,9 @@ class LocalHFFineTuner(dg.ConfigurableResource):
 
     def answer(self, model_ref: str, prompt: str, *, max_new_tokens: int = 200) -> str:
         """Greedy reply of a model-store folder (base + adapter) or of a base model reference."""
-        from em_assets.models.lora import generate_reply, load_trained_model, resolve_device, training_dtype
+        from em_assets.training_loop.checkpoint import load_trained_model
+        from em_assets.training_loop.inference import generate_reply
+        from em_assets.training_loop.precision import resolve_device, training_dtype
 
         if (Path(model_ref) / MANIFEST_NAME).is_file():
             model, tokenizer = load_trained_model(model_ref, device=self.device)
