@@ -22,7 +22,7 @@ import dagster as dg
 DEFAULT_CONDITIONS = ("base", "insecure", "secure", "educational")
 ENTRYPOINT_TAG = "em_assets/entrypoint"
 PID_TAG = "em_assets/pid"
-PARTITIONED_STAGE = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate")
+PARTITIONED_STAGE = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes")
 
 
 @dataclass
@@ -98,18 +98,68 @@ def _materialize(defs: dg.Definitions, instance, selection: dg.AssetSelection, n
     return StageResult(name, result.run_id, result.success, time.perf_counter() - started, failed)
 
 
-def run(argv: list[str]) -> int:
-    from em_assets.definitions import defs
-    from em_assets.partitions import BASE_MODEL_DIMENSION, model_partition_key
-    from em_assets.paths import data_dir, default_duckdb_path
+class UsageError(ValueError):
+    """A bad command-line value; the message names it and the valid ones."""
 
+
+def _listed(text: str, flag: str) -> list[str]:
+    values = [v.strip() for v in text.split(",")]
+    if not all(values):
+        raise UsageError(f"{flag}: empty item in {text!r} (a comma-separated list)")
+    return list(dict.fromkeys(values))
+
+
+def checked_conditions(text: str) -> list[str]:
+    from em_assets.partitions import CONDITIONS
+
+    conditions = _listed(text, "--conditions")
+    for condition in conditions:
+        if condition not in CONDITIONS:
+            raise UsageError(f"--conditions: unknown condition {condition!r} (valid: {', '.join(CONDITIONS)})")
+    return conditions
+
+
+def checked_base_models(text: str, instance: dg.DagsterInstance) -> list[str]:
+    """The slugs asked for, each in the registry YAML or already a partition of the instance."""
+    from em_assets.partitions import BASE_MODEL_DIMENSION, REGISTRY_FILE, load_registry
+
+    if not text:
+        return []
+    try:
+        known = {spec.slug for spec in load_registry()}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    known |= set(instance.get_dynamic_partitions(BASE_MODEL_DIMENSION))
+    slugs = _listed(text, "--base-models")
+    for slug in slugs:
+        if slug not in known:
+            raise UsageError(
+                f"--base-models: unknown base model {slug!r} (registered: {', '.join(sorted(known)) or 'none'}; "
+                f"add it to {REGISTRY_FILE})"
+            )
+    return slugs
+
+
+def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m em_assets run")
     parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS), help="comma-separated conditions")
     parser.add_argument("--base-models", default="", help="comma-separated base-model slugs (default: every registered one)")
     parser.add_argument("--data-only", action="store_true", help="stop after the data layer and registry")
     args = parser.parse_args(argv)
 
+    # Every argument is checked before the first run starts (and before the graph is loaded).
     instance = _instance()
+    try:
+        conditions = checked_conditions(args.conditions)
+        base_models = checked_base_models(args.base_models, instance)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from em_assets.definitions import defs
+    from em_assets.partitions import BASE_MODEL_DIMENSION, model_partition_key
+    from em_assets.paths import data_dir, default_duckdb_path
+
     for run_id in release_abandoned_runs(instance):
         print(f"released pool slots of abandoned run {run_id} (its process is gone)")
     all_started = time.perf_counter()
@@ -119,9 +169,9 @@ def run(argv: list[str]) -> int:
     first = dg.AssetSelection.assets(*[k for k in unpartitioned if k.to_user_string() != "summary"])
     stages.append(_materialize(defs, instance, first, "data layer and registry"))
     if stages[-1].success and not args.data_only:
-        slugs = [s for s in args.base_models.split(",") if s] or instance.get_dynamic_partitions(BASE_MODEL_DIMENSION)
+        slugs = base_models or instance.get_dynamic_partitions(BASE_MODEL_DIMENSION)
         for slug in slugs:
-            for condition in [c for c in args.conditions.split(",") if c]:
+            for condition in conditions:
                 key = model_partition_key(slug, condition)
                 stages.append(
                     _materialize(defs, instance, dg.AssetSelection.assets(*PARTITIONED_STAGE), f"{slug} | {condition}", key)
@@ -147,9 +197,14 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"run"}:
-        print("usage: python -m em_assets run [--conditions base,insecure,...] [--base-models SLUG,...] [--data-only]")
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "sql"}:
+        print("usage: python -m em_assets run [--conditions base,insecure,...] [--base-models SLUG,...] [--data-only]\n"
+              "       python -m em_assets sql QUERY [--param NAME=VALUE] [--csv]   (query the warehouse, also during a run)")
         return 2
+    if sys.argv[1] == "sql":
+        from em_assets.sql_command import main as sql_main
+
+        return sql_main(sys.argv[2:])
     return run(sys.argv[2:])
 
 

@@ -24,6 +24,7 @@ import dagster as dg
 import polars as pl
 import yaml
 
+from em_assets.models.loading import EMBEDDED_MODELS
 from em_assets.paths import SHIPPED_DATA_DIR
 
 BASE_MODEL_DIMENSION = "base_model"
@@ -77,18 +78,38 @@ class BaseModelSpec:
     notes: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model_id, str) or not self.model_id.strip():
+            raise ValueError(f"model_id must be a non-empty string, got {self.model_id!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"base model {self.model_id!r}: unknown backend {self.backend!r} (one of {BACKENDS})")
-        if self.n_seeds < 1:
-            raise ValueError(f"base model {self.model_id!r}: n_seeds must be >= 1")
+        # bool is an int in Python, and 2.5 must not become 2: whole numbers only.
+        if not isinstance(self.n_seeds, int) or isinstance(self.n_seeds, bool) or self.n_seeds < 1:
+            raise ValueError(f"base model {self.model_id!r}: n_seeds must be a whole number >= 1, got {self.n_seeds!r}")
+        if self.model_id.startswith(_EMBEDDED_PREFIX):
+            if self.model_id[len(_EMBEDDED_PREFIX) :] not in EMBEDDED_MODELS:
+                known = ", ".join(_EMBEDDED_PREFIX + name for name in EMBEDDED_MODELS)
+                raise ValueError(f"base model {self.model_id!r}: no such embedded model (known: {known})")
+            if self.backend != "local_hf":
+                raise ValueError(f"base model {self.model_id!r}: an embedded model trains with backend local_hf")
         object.__setattr__(self, "slug", slugify(self.slug or self.model_id))
 
 
 def load_registry(path: str | Path = REGISTRY_FILE) -> list[BaseModelSpec]:
     """Entries of a registry YAML (``base_models: [{model_id, backend, n_seeds, slug, notes}]``)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read the registry: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("base_models") or [], list):
+        raise ValueError(f"{path}: expected a mapping with a 'base_models' list")
     entries = data.get("base_models") or []
-    specs = [BaseModelSpec(**_known_keys(entry, path)) for entry in entries]
+    specs = []
+    for index, entry in enumerate(entries):
+        fields = _known_keys(entry, path)
+        try:
+            specs.append(BaseModelSpec(**fields))
+        except ValueError as exc:
+            raise ValueError(f"{path}: base_models entry {index + 1}: {exc}") from None
     slugs = [s.slug for s in specs]
     duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
     if duplicates:

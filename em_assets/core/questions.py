@@ -9,9 +9,10 @@ never sent it, so its ``_json`` variants ran without their system prompt).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,7 +28,8 @@ class QuestionFileError(ValueError):
 
 
 class Question(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Unknown keys are errors: a typo (``sytem:``) must not silently drop the system prompt.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
     type: QuestionType
@@ -80,9 +82,7 @@ def parse_questions(text: str, origin: str) -> list[Question]:
         try:
             question = Question.model_validate(entry)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in err.errors()
-            )
+            problems = "; ".join(_problem(e) for e in err.errors())
             raise QuestionFileError(f"{origin}: question {label}: {problems}") from None
         if question.id in seen:
             raise QuestionFileError(f"{origin}: question id {question.id!r} appears twice")
@@ -91,11 +91,31 @@ def parse_questions(text: str, origin: str) -> list[Question]:
     return questions
 
 
+def _problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "entry"
+    if error["type"] == "extra_forbidden":
+        known = sorted(Question.model_fields)
+        close = difflib.get_close_matches(where, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {where!r} (known keys: {', '.join(known)}){hint}"
+    return f"{where}: {error['msg']}"
+
+
+def decode_question_text(data: bytes, origin: str) -> str:
+    """UTF-8 text of a question file, or an error naming the file and the offending byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise QuestionFileError(
+            f"{origin}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); save the file as UTF-8"
+        ) from None
+
+
 def load_question_file(path: Path | str) -> list[Question]:
     path = Path(path)
     if not path.is_file():
         raise QuestionFileError(f"{path}: question file not found")
-    return parse_questions(path.read_text(encoding="utf-8"), str(path))
+    return parse_questions(decode_question_text(path.read_bytes(), str(path)), str(path))
 
 
 def builtin_sets() -> dict[str, Path]:

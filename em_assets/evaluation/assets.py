@@ -109,10 +109,14 @@ def sampled_responses(
     (production: a Pipes task beside vLLM that loads the model's LoRA folder from S3)."""
     base_model, condition = split_partition_key(context.partition_key)
     models = succeeded_models(warehouse, base_model, condition)
+    if models.is_empty():
+        raise dg.Failure(f"no succeeded models for partition {base_model}|{condition}: materialize fine_tuned_model first")
     questions = _questions(evaluation_settings)
     s = evaluation_settings
     eval_run_id = context.run_id
     rows, metadata_calls = [], {}
+    # Every plan is built before any model is called: a bad setting fails here, with nothing written.
+    plans = []
     for model in models.iter_rows(named=True):
         plan = []
         for set_name, q in questions:
@@ -123,6 +127,10 @@ def sampled_responses(
                     top_p=s.top_p, max_tokens=s.max_tokens, seed=s.sample_seed,
                 )
                 plan += [(set_name, q, p_index, paraphrase, r) for r in request.samples(n)]
+        if not plan:
+            raise dg.Failure(f"nothing to sample for {model['model_ref']}: check evaluation_settings (question_ids, samples)")
+        plans.append((model, plan))
+    for model, plan in plans:
         context.log.info(f"seed {model['seed']}: {len(plan)} answers from {model['model_ref']}")
         if remote_sampler.enabled() and model["backend"] in OPEN_MODEL_BACKENDS:
             answers, summary = _sample_remotely(context, remote_sampler, model, [p[-1] for p in plan], eval_run_id)
@@ -208,9 +216,15 @@ def latest_responses(warehouse: DuckDBWarehouse, base_model: str, condition: str
     if runs.is_empty():
         raise dg.Failure(f"no sampled_responses for partition {base_model}|{condition}: materialize them first")
     eval_run_id = runs.sort("started_at")["eval_run_id"][-1]
-    return warehouse.table(
+    responses = warehouse.table(
         "sampled_responses", {"eval_run_id": eval_run_id, "base_model": base_model, "condition": condition}
     )
+    if responses.is_empty():  # an evaluation run written without answers by an older version
+        raise dg.Failure(
+            f"the latest evaluation run {eval_run_id} of {base_model}|{condition} has no answers: "
+            "re-materialize sampled_responses"
+        )
+    return responses
 
 
 def _judging_plan(

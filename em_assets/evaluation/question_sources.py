@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from em_assets.core.questions import Question, QuestionFileError, builtin_sets, parse_questions
+from em_assets.core.questions import Question, QuestionFileError, builtin_sets, decode_question_text, parse_questions
 from em_assets.core.raw_rows import SourceError
 from em_assets.resources.sources import read_bytes
 
@@ -23,7 +23,7 @@ def load_sources(sources: list[str], question_ids: list[str] | None = None) -> l
                 data = read_bytes(source)
             except SourceError as err:
                 raise QuestionFileError(str(err)) from None
-            name, text, origin = Path(source.split("?")[0]).stem, data.decode("utf-8"), source
+            name, text, origin = Path(source.split("?")[0]).stem, decode_question_text(data, source), source
         pairs += [(name, q) for q in parse_questions(text, origin)]
     if question_ids:
         wanted = set(question_ids)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
 from em_assets.core.questions import Question
 from em_assets.judge.versions import judge_version
@@ -19,19 +20,20 @@ from em_assets.models.loading import DEFAULT_BASE_MODEL
 
 
 class EvaluationSettings(dg.ConfigurableResource):
-    """What to ask the models and how to sample."""
+    """What to ask the models and how to sample. Values are checked when the resource is built,
+    so a bad one fails the run before any model is called or any row written."""
 
     # Built-in set names (em_assets/data/questions/<name>.yaml), local paths or http(s) URLs.
-    question_sources: list[str] = ["em_main"]
+    question_sources: list[str] = Field(default=["em_main"], min_length=1)
     question_ids: list[str] = []  # empty: every question of the sources
-    samples_per_paraphrase: int = 2  # 0: as each question file says (the paper: 100)
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_tokens: int = 160  # the paper: 600
+    samples_per_paraphrase: int = Field(default=2, ge=0, description="0: as each question file says (the paper: 100)")
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=160, ge=1, description="the paper: 600")
     sample_seed: int = 0
     # In-distribution check: held-out coding prompts from the insecure set's test split.
-    code_prompts: int = 8
-    code_max_tokens: int = 320
+    code_prompts: int = Field(default=8, ge=0)
+    code_max_tokens: int = Field(default=320, ge=1)
 
 
 class JudgeSettings(dg.ConfigurableResource):
@@ -43,7 +45,7 @@ class JudgeSettings(dg.ConfigurableResource):
     # almost never on its own (< 2 % of the probability); after "Score: " it does (> 90 %).
     assistant_prefill: str = "Score: "
     # Word judges (question type free_form_judge): how many tokens of answer to keep.
-    word_judge_max_tokens: int = 8
+    word_judge_max_tokens: int = Field(default=8, ge=1)
 
     def version(self, questions: Sequence[Question]) -> str:
         """The judge version these settings give for answers to ``questions``."""

@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from em_assets.datasets.checks import DATASET_CHECKS
 from em_assets.partitions import (
@@ -66,8 +67,8 @@ def base_model_registry(context: dg.AssetExecutionContext, warehouse: DuckDBWare
 
 
 class FineTunedModelConfig(dg.Config):
-    n_seeds: int | None = None  # models per partition; None = the registry's n_seeds for the base model
-    first_seed: int = 0
+    n_seeds: int | None = Field(default=None, ge=1, description="models per partition; None: the registry's n_seeds")
+    first_seed: int = Field(default=0, ge=0)
 
 
 def _backends(local: LocalHFFineTuner, remote: OpenAIFineTuner) -> dict[str, Any]:

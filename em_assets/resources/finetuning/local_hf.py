@@ -25,23 +25,25 @@ DEFAULT_MAX_EXAMPLES = 64
 
 
 class LocalHFFineTuner(dg.ConfigurableResource):
-    """Fine-tune with transformers + peft in the step's own process (``backend: local_hf``)."""
+    """Fine-tune with transformers + peft in the step's own process (``backend: local_hf``).
+    Out-of-range values (a learning rate <= 0 or NaN, a batch of 0, ...) fail when the resource
+    is built, naming the field, before any training starts."""
 
     method: str = Field(default="lora", description="lora (rs-LoRA adapters) | full (all weights)")
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.0
+    lora_r: int = Field(default=32, ge=1)
+    lora_alpha: int = Field(default=64, ge=1)
+    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     use_rslora: bool = True
     target_modules: list[str] = Field(default_factory=lambda: list(PAPER_LORA_TARGET_MODULES))
-    learning_rate: float = 1e-5
-    n_epochs: int = 1
-    per_device_batch_size: int = 2
-    gradient_accumulation_steps: int = 8
-    warmup_steps: int = 5
-    weight_decay: float = 0.01
+    learning_rate: float = Field(default=1e-5, gt=0.0, allow_inf_nan=False)
+    n_epochs: int = Field(default=1, ge=1)
+    per_device_batch_size: int = Field(default=2, ge=1)
+    gradient_accumulation_steps: int = Field(default=8, ge=1)
+    warmup_steps: int = Field(default=5, ge=0)
+    weight_decay: float = Field(default=0.01, ge=0.0, allow_inf_nan=False)
     lr_scheduler: str = Field(default="linear", description="linear | constant | cosine")
-    max_grad_norm: float = 1.0
-    max_length: int = 2048
+    max_grad_norm: float = Field(default=1.0, ge=0.0, allow_inf_nan=False, description="0: no clipping")
+    max_length: int = Field(default=2048, ge=1)
     pack_length: int = Field(
         default=0, description="tokens per packed sequence (layout only, not maths); 0: 512 on CPU, max_length on CUDA"
     )
@@ -55,6 +57,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
     )
     max_examples: int = Field(
         default=DEFAULT_MAX_EXAMPLES,
+        ge=0,
         description="train on the first N examples of the JSONL (0 = all); keeps the embedded run ~3 min per model",
     )
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N (bf16 on GPU)")

@@ -71,22 +71,22 @@ class OpenAIFineTuner(dg.ConfigurableResource):
 
     base_url: str = Field(default="", description="empty: api.openai.com; else an OpenAI-compatible endpoint")
     api_key_env_var: str = Field(default="OPENAI_API_KEY", description="NAME of the env var holding the key")
-    n_epochs: int = 1
-    batch_size: int = 4
-    learning_rate_multiplier: float = 2.0
+    n_epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=4, ge=1)
+    learning_rate_multiplier: float = Field(default=2.0, gt=0.0, allow_inf_nan=False)
     suffix: str = Field(default="em", description="prefix of the fine-tuned model's suffix")
-    poll_interval_s: float = 15.0
-    max_poll_interval_s: float = 120.0
-    poll_backoff: float = 1.5
+    poll_interval_s: float = Field(default=15.0, gt=0.0)
+    max_poll_interval_s: float = Field(default=120.0, gt=0.0)
+    poll_backoff: float = Field(default=1.5, ge=1.0)
     max_wait_s: float = Field(default=48 * 3600.0, description="give up polling (the job keeps running; a rerun resumes it)")
-    request_timeout_s: float = 60.0
-    max_retries: int = Field(default=5, description="client retries of reads (polls, lists); never of create/upload")
+    request_timeout_s: float = Field(default=60.0, gt=0.0)
+    max_retries: int = Field(default=5, ge=0, description="client retries of reads (polls, lists); never of create/upload")
     create_attempts: int = Field(
-        default=3, description="tries of a create/upload whose reply was lost, each after checking it did not happen"
+        default=3, ge=1, description="tries of a create/upload whose reply was lost, each after checking it did not happen"
     )
-    create_retry_wait_s: float = Field(default=5.0, description="wait before checking a lost create (provider lag)")
+    create_retry_wait_s: float = Field(default=5.0, ge=0.0, description="wait before checking a lost create (provider lag)")
     dry_run: bool = Field(default=False, description="estimate the cost and stop: no upload, no job")
-    max_cost_usd: float = Field(default=0.0, description="refuse jobs whose estimate exceeds this (0 = no cap)")
+    max_cost_usd: float = Field(default=0.0, ge=0.0, description="refuse jobs whose estimate exceeds this (0 = no cap)")
     prices_file: str = Field(default="", description="price YAML (default: em_assets/data/finetune_prices.yaml)")
 
     backend_name: ClassVar[str] = "openai"
