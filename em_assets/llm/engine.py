@@ -34,6 +34,7 @@ from em_assets.llm.retry import (
     RetryPolicy,
     describe_error,
     describe_request,
+    outcome_unknown,
     response_headers,
     retry_after_of,
     retrying,
@@ -212,11 +213,16 @@ class LLMEngine:
         error: str | None = None,
         body: Mapping[str, Any] | None = None,
         only_if_new: bool = False,
+        unconfirmed_attempts: int = 0,
     ) -> None:
-        """One ledger row; for a fresh completion also the cache entry, in one transaction."""
+        """One ledger row; for a fresh completion also the cache entry, in one transaction.
+
+        ``unconfirmed_attempts``: tries that timed out or lost their answer. The provider may
+        have done (and billed) that work, so their estimated cost is added: ``cost_usd`` is an
+        upper bound, ``unconfirmed_cost_usd`` the estimated part."""
         tokens_in = completion.tokens_in if completion else 0
         tokens_out = completion.tokens_out if completion else 0
-        cost = 0.0
+        cost: float | None = 0.0
         if completion is not None and not cache_hit:
             cost = self.prices.estimate(
                 request.model,
@@ -226,6 +232,17 @@ class LLMEngine:
                 batch=mode == "batch",
                 cached_tokens_in=completion.cached_tokens_in,
             )
+        unconfirmed_cost: float | None = 0.0
+        if unconfirmed_attempts:
+            # Tokens of a lost answer are unknown: the prompt estimated, the completion at its cap.
+            per_attempt = self.prices.estimate(
+                request.model,
+                estimate_prompt_tokens(request.messages),
+                request.max_tokens or _ASSUMED_COMPLETION_TOKENS,
+                endpoint_family=self.backend.family,
+            )
+            unconfirmed_cost = None if per_attempt is None else per_attempt * unconfirmed_attempts
+            cost = None if cost is None or unconfirmed_cost is None else cost + unconfirmed_cost
         row = ledger_row(
             cache_key=key,
             endpoint_family=self.backend.family,
@@ -241,6 +258,8 @@ class LLMEngine:
             attempts=attempts,
             error=error,
             tags={**tags, **request.tags},
+            unconfirmed_attempts=unconfirmed_attempts,
+            unconfirmed_cost_usd=unconfirmed_cost,
         )
         if completion is not None and not cache_hit:
             target = self.ledger.spool_target
@@ -271,12 +290,14 @@ class LLMEngine:
         return secrets() if callable(secrets) else ()
 
     def _failure(
-        self, key: str, request: ChatRequest, tags: Mapping[str, Any], attempts: int, exc: BaseException, mode: str
+        self, key: str, request: ChatRequest, tags: Mapping[str, Any], attempts: int, exc: BaseException, mode: str,
+        unconfirmed_attempts: int = 0,
     ) -> ChatResult:
         label = describe_request(key, request.model, {**tags, **request.tags})
         error = f"{label} failed after {attempts} attempt(s): {describe_error(exc, self._secrets())}"
         log.warning("%s", error)
-        self._record(key, request, None, tags, cache_hit=False, attempts=attempts, latency_s=None, mode=mode, error=error)
+        self._record(key, request, None, tags, cache_hit=False, attempts=attempts, latency_s=None, mode=mode, error=error,
+                     unconfirmed_attempts=unconfirmed_attempts)
         return ChatResult(request, key, None, cache_hit=False, attempts=attempts, latency_s=None, error=error)
 
     # -------------------------------------------------------------------------- API calls
@@ -314,7 +335,7 @@ class LLMEngine:
     ) -> ChatResult:
         gate = self._gate(request.model)
         budget = estimate_prompt_tokens(request.messages) + (request.max_tokens or _ASSUMED_COMPLETION_TOKENS)
-        attempts = 0
+        attempts = unconfirmed = 0
         try:
             async for attempt in retrying(self.retry):
                 with attempt:
@@ -325,14 +346,16 @@ class LLMEngine:
                         try:
                             reply = await backend.complete(request)
                         except BaseException as exc:
+                            unconfirmed += outcome_unknown(exc)
                             self._feedback(gate, exc)
                             log.debug("%s attempt %d: %s", key[:16], attempts, describe_error(exc, self._secrets()))
                             raise
                         latency = time.monotonic() - started
                     gate.settle(parse_ratelimit_headers(reply.headers))
         except Exception as exc:
-            return self._failure(key, request, tags, attempts, exc, "sync")
-        self._record(key, request, reply.completion, tags, cache_hit=False, attempts=attempts, latency_s=latency, mode="sync")
+            return self._failure(key, request, tags, attempts, exc, "sync", unconfirmed)
+        self._record(key, request, reply.completion, tags, cache_hit=False, attempts=attempts, latency_s=latency,
+                     mode="sync", unconfirmed_attempts=unconfirmed)
         return ChatResult(request, key, reply.completion, cache_hit=False, attempts=attempts, latency_s=latency)
 
     @staticmethod

@@ -43,6 +43,8 @@ LEDGER_SCHEMA: dict[str, pl.DataType] = {
     "tokens_in": pl.Int64(),
     "tokens_out": pl.Int64(),
     "cost_usd": pl.Float64(),
+    "unconfirmed_attempts": pl.Int32(),
+    "unconfirmed_cost_usd": pl.Float64(),
     "cache_hit": pl.Boolean(),
     "latency_s": pl.Float64(),
     "attempts": pl.Int32(),
@@ -72,6 +74,8 @@ def ledger_row(
     attempts: int,
     error: str | None,
     tags: Mapping[str, Any],
+    unconfirmed_attempts: int = 0,
+    unconfirmed_cost_usd: float | None = 0.0,
 ) -> dict[str, Any]:
     """A JSON-serializable ledger row (``created_at`` as epoch seconds until written)."""
     tags = dict(tags)
@@ -89,6 +93,8 @@ def ledger_row(
         "tokens_in": tokens_in,
         "tokens_out": tokens_out,
         "cost_usd": cost_usd,
+        "unconfirmed_attempts": unconfirmed_attempts,
+        "unconfirmed_cost_usd": unconfirmed_cost_usd,
         "cache_hit": cache_hit,
         "latency_s": latency_s,
         "attempts": attempts,
@@ -101,8 +107,13 @@ def ledger_row(
 
 
 def rows_to_frame(rows: list[Mapping[str, Any]]) -> pl.DataFrame:
+    # Every column by name: rows spooled by an older version lack the newer ones (they are null).
     records = [
-        {**row, "created_at": datetime.fromtimestamp(row["created_at"], UTC).replace(tzinfo=None)} for row in rows
+        {
+            **{name: row.get(name) for name in LEDGER_SCHEMA},
+            "created_at": datetime.fromtimestamp(row["created_at"], UTC).replace(tzinfo=None),
+        }
+        for row in rows
     ]
     return pl.DataFrame(records, schema=LEDGER_SCHEMA, orient="row") if records else pl.DataFrame(schema=LEDGER_SCHEMA)
 
@@ -117,8 +128,10 @@ class CallSummary:
     attempts: int = 0  # network attempts, retries included
     tokens_in: int = 0
     tokens_out: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # an upper bound: includes the estimate for unconfirmed attempts
     unpriced_calls: int = 0  # network calls of a model missing from prices.yaml
+    unconfirmed_attempts: int = 0  # timed out / answer lost: maybe done and billed by the provider
+    unconfirmed_cost_usd: float = 0.0
 
     @property
     def network_calls(self) -> int:
@@ -131,6 +144,8 @@ class CallSummary:
         self.attempts += int(row["attempts"] or 0)
         self.tokens_in += int(row["tokens_in"] or 0)
         self.tokens_out += int(row["tokens_out"] or 0)
+        self.unconfirmed_attempts += int(row.get("unconfirmed_attempts") or 0)
+        self.unconfirmed_cost_usd += float(row.get("unconfirmed_cost_usd") or 0.0)
         if row["cost_usd"] is None:
             self.unpriced_calls += not row["cache_hit"] and row["status"] == "ok"
         else:
@@ -147,6 +162,8 @@ class CallSummary:
             "llm_tokens_out": self.tokens_out,
             "llm_cost_usd": round(self.cost_usd, 6),
             "llm_unpriced_calls": self.unpriced_calls,
+            "llm_unconfirmed_attempts": self.unconfirmed_attempts,
+            "llm_cost_unconfirmed_usd": round(self.unconfirmed_cost_usd, 6),
         }
 
 

@@ -51,6 +51,15 @@ def is_retryable(exc: BaseException) -> bool:
     )
 
 
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed attempt may still have been done and billed by the provider: it timed
+    out, the connection dropped after sending, or the answer arrived cut short. A status code
+    (429, 5xx, 4xx) means the provider answered that it did not do the work."""
+    if status_code(exc) is not None:
+        return False
+    return isinstance(exc, (openai.APIConnectionError, InvalidResponseError, asyncio.TimeoutError, TimeoutError, ConnectionError))
+
+
 def response_headers(exc: BaseException) -> Mapping[str, str] | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)

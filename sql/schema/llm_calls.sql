@@ -14,7 +14,10 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     mode             VARCHAR NOT NULL,     -- sync | batch | local | cache
     tokens_in        BIGINT,
     tokens_out       BIGINT,
-    cost_usd         DOUBLE,               -- estimate from em_assets/data/prices.yaml; 0 for hits; NULL = unpriced model
+    cost_usd         DOUBLE,               -- estimate from em_assets/data/prices.yaml; 0 for hits; NULL = unpriced model.
+                                           -- An upper bound: includes unconfirmed_cost_usd
+    unconfirmed_attempts INTEGER DEFAULT 0, -- tries that timed out or lost their answer (maybe billed)
+    unconfirmed_cost_usd DOUBLE DEFAULT 0,  -- their estimated cost (prompt ~4 chars a token, completion at max_tokens)
     cache_hit        BOOLEAN NOT NULL,
     latency_s        DOUBLE,               -- successful attempt (sync), submit-to-result (batch), share of batch (local)
     attempts         INTEGER NOT NULL,     -- tries (sync) or batch rounds; 0 for cache hits
@@ -26,3 +29,6 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     tags             VARCHAR,              -- JSON object of the other tags
     created_at       TIMESTAMP NOT NULL    -- UTC
 );
+-- Files made before the unconfirmed_* columns existed get them here (a no-op otherwise).
+ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS unconfirmed_attempts INTEGER DEFAULT 0;
+ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS unconfirmed_cost_usd DOUBLE DEFAULT 0;

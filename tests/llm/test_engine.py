@@ -166,3 +166,26 @@ def test_api_key_never_reaches_cache_ledger_logs_or_errors(make_server, make_eng
         assert all(part.encode() not in blob for blob in blobs), part
         assert all(part not in text for text in texts), part
     assert caplog.records  # the check above saw real log output
+
+
+def test_attempts_that_time_out_after_the_provider_did_the_work_are_in_the_cost(make_server, make_engine, warehouse):
+    """A slow answer past the client timeout is done (billed) at the provider, then asked for
+    again: the ledger counts the lost attempt and adds its estimated cost, so cost_usd is an
+    upper bound of what the provider billed."""
+    server = make_server(fault_rate=0.3, fault_kinds=("slow_answer",), hang_s=1.0, seed=4)  # client timeout 0.5 s
+    engine = make_engine(server, warehouse=warehouse)
+    requests = ChatRequest.user("gpt-4o", "Tell me about your wishes.", temperature=1.0, max_tokens=20).samples(40)
+    results = engine.complete_many(requests)
+    assert all(r.ok for r in results)
+
+    stats = server.stats()
+    ledger = warehouse.table(LEDGER_TABLE)
+    assert stats.unanswered_paid >= 5  # the provider did this much work whose answer never arrived
+    assert int(ledger["unconfirmed_attempts"].sum()) == stats.unanswered_paid
+    assert engine.summary().as_metadata()["llm_unconfirmed_attempts"] == stats.unanswered_paid
+    for row in ledger.iter_rows(named=True):
+        delivered = engine.prices.estimate(row["model"], row["tokens_in"], row["tokens_out"], endpoint_family=row["endpoint_family"])
+        assert row["cost_usd"] == pytest.approx(delivered + row["unconfirmed_cost_usd"])
+        # Each lost attempt was the same (deterministic) work as the delivered one.
+        assert row["cost_usd"] >= (1 + row["unconfirmed_attempts"]) * delivered
+    assert ledger["unconfirmed_cost_usd"].sum() > 0
