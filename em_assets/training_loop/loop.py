@@ -183,7 +183,7 @@ def train(
                 "(load it with dtype=training_dtype(device, method, precision))"
             )
     conversations = list(conversations)
-    if settings.max_examples is not None:
+    if settings.max_examples:  # 0: all
         conversations = conversations[: settings.max_examples]
     examples, dropped = tokenize_conversations(conversations, tokenizer, settings.max_length)
     if not examples:

@@ -7,7 +7,6 @@ emulated bf16 is slower than fp32. Measured speed-ups are in docs/benchmarks.md.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -54,8 +53,12 @@ def resolve_settings(settings: TrainingSettings, device: torch.device) -> Traini
     """``settings`` with ``auto`` precision and 0 layout values made concrete for ``device``:
     what the manifest records, so a reload elsewhere rebuilds the same model."""
     pack_length, sequences_per_micro_batch = settings.layout(device)
-    return replace(settings, precision=resolve_precision(device, settings.method, settings.precision),
-                   pack_length=pack_length, sequences_per_micro_batch=sequences_per_micro_batch)
+    concrete = {
+        "precision": resolve_precision(device, settings.method, settings.precision),
+        "pack_length": pack_length,
+        "sequences_per_micro_batch": sequences_per_micro_batch,
+    }
+    return settings.model_copy(update=concrete)
 
 
 def training_dtype(device: torch.device, method: str = "lora", precision: str = "auto") -> torch.dtype:

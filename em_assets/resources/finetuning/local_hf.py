@@ -17,89 +17,31 @@ from typing import Any, ClassVar
 import dagster as dg
 from pydantic import Field
 
-from em_assets.core.training_data import PAPER_LORA_TARGET_MODULES, TrainingDataError, read_chat_jsonl
+from em_assets.core.training_data import TrainingDataError, read_chat_jsonl
 from em_assets.models.loading import MANIFEST_NAME, ModelLoadError, load
 from em_assets.resources.finetuning.base import FineTuneError, FineTuneRequest, FineTuneResult, JobLedger, Log
+from em_assets.training_loop.settings import TrainingSettings
 
 DEFAULT_MAX_EXAMPLES = 64
 
 
-class LocalHFFineTuner(dg.ConfigurableResource):
+class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
     """Fine-tune with transformers + peft in the step's own process (``backend: local_hf``).
-    Out-of-range values (a learning rate <= 0 or NaN, a batch of 0, ...) fail when the resource
-    is built, naming the field, before any training starts."""
 
-    method: str = Field(default="lora", description="lora (rs-LoRA adapters) | full (all weights)")
-    lora_r: int = Field(default=32, ge=1)
-    lora_alpha: int = Field(default=64, ge=1)
-    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    use_rslora: bool = True
-    target_modules: list[str] = Field(default_factory=lambda: list(PAPER_LORA_TARGET_MODULES))
-    learning_rate: float = Field(default=1e-5, gt=0.0, allow_inf_nan=False)
-    n_epochs: int = Field(default=1, ge=1)
-    per_device_batch_size: int = Field(default=2, ge=1)
-    gradient_accumulation_steps: int = Field(default=8, ge=1)
-    warmup_steps: int = Field(default=5, ge=0)
-    weight_decay: float = Field(default=0.01, ge=0.0, allow_inf_nan=False)
-    lr_scheduler: str = Field(default="linear", description="linear | constant | cosine")
-    max_grad_norm: float = Field(default=1.0, ge=0.0, allow_inf_nan=False, description="0: no clipping")
-    max_length: int = Field(default=2048, ge=1)
-    pack_length: int = Field(
-        default=0, description="tokens per packed sequence (layout only, not maths); 0: 512 on CPU, max_length on CUDA"
-    )
-    sequences_per_micro_batch: int = Field(
-        default=0, description="packed sequences per forward pass (layout only); 0: 1 on CPU, a whole step on CUDA"
-    )
-    gradient_checkpointing: bool = False
-    loss_chunk_positions: int = Field(default=1024, description="positions per chunk of vocabulary logits")
-    fast_kernels: bool = Field(
-        default=True, description="fused LoRA add and RMSNorm, and on CPU per-example attention in packs (same maths)"
-    )
+    Its config is ``TrainingSettings`` itself (inherited, not copied), with one default of its
+    own: ``max_examples``, the embedded run's budget."""
+
     max_examples: int = Field(
         default=DEFAULT_MAX_EXAMPLES,
         ge=0,
-        description="train on the first N examples of the JSONL (0 = all); keeps the embedded run ~3 min per model",
-    )
-    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N (bf16 on GPU)")
-    num_threads: int = Field(default=0, description="torch CPU threads (0 = torch's default)")
-    precision: str = Field(
-        default="auto",
-        description="LoRA base weights: auto (bf16 on GPU and on CPUs with native bf16, AVX512-BF16 or AMX, "
-        "where LoRA trains about 1.4x faster; else fp32) | fp32 | bf16. The models row and manifest record "
-        "the resolved value",
+        description="train on the first N examples of the JSONL (0 = all); keeps the embedded run short per model",
     )
 
     backend_name: ClassVar[str] = "local_hf"
 
-    def training_settings(self) -> Any:
-        from em_assets.training_loop.settings import TrainingSettings
-
-        return TrainingSettings(
-            method=self.method,
-            lora_r=self.lora_r,
-            lora_alpha=self.lora_alpha,
-            lora_dropout=self.lora_dropout,
-            use_rslora=self.use_rslora,
-            target_modules=tuple(self.target_modules),
-            learning_rate=self.learning_rate,
-            n_epochs=self.n_epochs,
-            per_device_batch_size=self.per_device_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            warmup_steps=self.warmup_steps,
-            weight_decay=self.weight_decay,
-            lr_scheduler=self.lr_scheduler,
-            max_grad_norm=self.max_grad_norm,
-            max_length=self.max_length,
-            pack_length=self.pack_length,
-            sequences_per_micro_batch=self.sequences_per_micro_batch,
-            gradient_checkpointing=self.gradient_checkpointing,
-            loss_chunk_positions=self.loss_chunk_positions,
-            fast_kernels=self.fast_kernels,
-            max_examples=self.max_examples or None,
-            device=self.device,
-            num_threads=self.num_threads,
-            precision=self.precision,
-        )
+    def training_settings(self) -> TrainingSettings:
+        """These settings as the plain type the training loop takes (no resource around them)."""
+        return TrainingSettings(**{name: getattr(self, name) for name in TrainingSettings.model_fields})
 
     def describe_hyperparameters(self) -> dict[str, Any]:
         return self.training_settings().to_json_dict()
@@ -123,7 +65,7 @@ class LocalHFFineTuner(dg.ConfigurableResource):
         settings = self.training_settings()
         try:
             settings.validate()
-            conversations = read_chat_jsonl(request.jsonl_path, settings.max_examples)
+            conversations = read_chat_jsonl(request.jsonl_path, settings.max_examples or None)
             device = resolve_device(settings.device)
             settings = resolve_settings(settings, device)  # recorded as resolved: a reload elsewhere is the same model
             model, tokenizer = load(
