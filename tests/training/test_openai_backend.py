@@ -72,7 +72,8 @@ def test_provider_failure_surfaces_its_message(fake_server, warehouse, api_key, 
 def test_rejected_training_file_is_a_clear_error(fake_server, warehouse, api_key, training_file):
     server = fake_server(reject_training_file="Invalid file format. Line 1: too many tokens.")
     path, version = training_file
-    with pytest.raises(FineTuneError, match=r"rejected the fine-tuning job .*insecure.jsonl \(HTTP 400\): Invalid file format"):
+    rejected = r"rejected the fine-tuning job .*insecure.jsonl \(HTTP 400\): Invalid file format"
+    with pytest.raises(FineTuneError, match=rejected):
         backend_for(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
     assert warehouse.table("finetune_jobs")["status"].to_list() == ["failed"]
     assert server.stats().requests(CREATE) == 1
@@ -109,7 +110,8 @@ def test_sigkill_while_polling_then_rerun_resumes_the_same_job(fake_server, ware
     path, version = training_file
     duckdb_path = str(warehouse.resolved_path)
     worker = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("finetune_worker.py")), server.base_url, duckdb_path, str(path), version],
+        [sys.executable, str(Path(__file__).with_name("finetune_worker.py")), server.base_url, duckdb_path, str(path),
+         version],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
@@ -124,11 +126,13 @@ def test_sigkill_while_polling_then_rerun_resumes_the_same_job(fake_server, ware
     worker.wait(10)
     assert worker.returncode == -signal.SIGKILL
     assert server.stats().requests(CREATE) == 1
-    recorded = WarehouseJobLedger(warehouse).job(backend_for(server.base_url).job_key(request_for(str(path), version), version))
+    job_key = backend_for(server.base_url).job_key(request_for(str(path), version), version)
+    recorded = WarehouseJobLedger(warehouse).job(job_key)
     assert recorded is not None and recorded["job_id"] and recorded["status"] == "validating_files"
 
     server.config.fine_tune_polls_per_stage = 1  # the provider finishes the job
-    result = backend_for(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
+    ledger = WarehouseJobLedger(warehouse)
+    result = backend_for(server.base_url).fine_tune(request_for(str(path), version), ledger=ledger)
     assert result.status == "succeeded" and result.job_id == recorded["job_id"]
     stats = server.stats()
     assert stats.requests(CREATE) == 1 and stats.requests(UPLOAD) == 1
@@ -167,7 +171,8 @@ def test_a_create_whose_reply_is_lost_makes_one_job(fake_server, warehouse, api_
     path, version = training_file
     messages: list[str] = []
     backend = retrying_backend(server.base_url, request_timeout_s=0.5)
-    result = backend.fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse), log=messages.append)
+    ledger = WarehouseJobLedger(warehouse)
+    result = backend.fine_tune(request_for(str(path), version), ledger=ledger, log=messages.append)
     jobs = server.fine_tuning_jobs()
     assert len(jobs) == 1 and result.status == "succeeded" and result.job_id == jobs[0]["id"]
     assert server.stats().requests(CREATE) == 1  # not sent again once the job was found
@@ -178,7 +183,8 @@ def test_a_create_whose_reply_is_lost_makes_one_job(fake_server, warehouse, api_
 def test_a_create_refused_with_500_and_nothing_created_is_tried_again(fake_server, warehouse, api_key, training_file):
     server = fake_server(endpoint_faults={CREATE: ["500"]})
     path, version = training_file
-    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
+    ledger = WarehouseJobLedger(warehouse)
+    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=ledger)
     assert result.status == "succeeded" and len(server.fine_tuning_jobs()) == 1
     assert server.stats().requests(CREATE) == 2 and server.stats().requests(LIST_JOBS) >= 1
 
@@ -186,7 +192,8 @@ def test_a_create_refused_with_500_and_nothing_created_is_tried_again(fake_serve
 def test_an_upload_whose_reply_is_lost_is_found_by_its_content_hash(fake_server, warehouse, api_key, training_file):
     server = fake_server(endpoint_faults={UPLOAD: ["lost_reply"]})
     path, version = training_file
-    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
+    ledger = WarehouseJobLedger(warehouse)
+    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=ledger)
     (uploaded,) = server.uploaded_files("fine-tune")
     assert version[:32] in uploaded["filename"] and server.stats().requests(UPLOAD) == 1
     assert warehouse.table("finetune_files")["file_id"].to_list() == [uploaded["id"]]
