@@ -154,25 +154,46 @@ def test_judging_an_evaluation_run_without_answers_names_the_run(warehouse, fake
 
 
 # ------------------------------------------------------------------------------ CLI (item 7)
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["--conditions", "evil"], "error: --conditions: unknown condition 'evil' (valid: base, insecure, secure, educational, backdoor)"),
-        (["--conditions", "base,,insecure"], "error: --conditions: empty item in 'base,,insecure' (a comma-separated list)"),
-        (["--base-models", "nosuch", "--conditions", "base"], "error: --base-models: unknown base model 'nosuch' (registered: smollm2-135m-instruct;"),
-    ],
-)
-def test_the_cli_refuses_a_bad_argument_before_the_first_run(tmp_path, args, expected):
+CLI_CASES = [
+    (["--conditions", "evil"], "error: --conditions: unknown condition 'evil' (valid: base, insecure, secure, educational, backdoor)"),
+    (["--conditions", "base,,insecure"], "error: --conditions: empty item in 'base,,insecure' (a comma-separated list)"),
+    (["--base-models", "nosuch", "--conditions", "base"], "error: --base-models: unknown base model 'nosuch' (registered: smollm2-135m-instruct;"),
+]
+
+
+@pytest.fixture
+def cli_home(tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("", encoding="utf-8")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "EM_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "em_assets", "run", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(expected)
-    assert "===" not in done.stdout and "Traceback" not in done.stderr  # no stage started
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("EM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("EM_DUCKDB_PATH", raising=False)
+    return home
+
+
+def assert_nothing_ran(home, tmp_path) -> None:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_runs() == []
     assert not (tmp_path / "data" / "warehouse").exists()
 
+
+def test_the_cli_refuses_a_bad_argument_before_the_first_run(cli_home, tmp_path):
+    """The command as a user types it, in its own process."""
+    args, expected = CLI_CASES[0]
+    done = subprocess.run([sys.executable, "-m", "em_assets", "run", *args], cwd=REPO, env=os.environ.copy(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == expected and "===" not in done.stdout  # one line; no stage started
+    assert_nothing_ran(cli_home, tmp_path)
+
+
+@pytest.mark.parametrize(("args", "expected"), CLI_CASES[1:])
+def test_each_bad_cli_argument_is_one_line_naming_it(cli_home, tmp_path, capsys, args, expected):
+    from em_assets.cli import run
+
+    assert run(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [captured.err.strip()] and captured.err.startswith(expected)
+    assert "===" not in captured.out
+    assert_nothing_ran(cli_home, tmp_path)

@@ -93,7 +93,7 @@ def test_sigkill_during_ledger_flushes_loses_and_duplicates_no_row(tmp_path, war
     worker = [sys.executable, str(Path(__file__).with_name("ledger_flush_worker.py")), str(cache_path), target]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     killed_mid_way = 0
-    for delay_s in (0.05, 0.25, 0.45, 0.65):
+    for delay_s in (0.1, 0.35, 0.6):
         process = subprocess.Popen(worker, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert process.stdout.readline().strip() == "flushing", process.stderr.read()[-2000:]
         time.sleep(delay_s)

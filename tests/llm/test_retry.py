@@ -94,3 +94,18 @@ def test_wait_is_usable_by_tenacity_async_loop():
         raise AssertionError
 
     assert asyncio.run(run()) == "ok" and len(calls) == 3
+
+
+def test_redact_catches_masked_echoes_other_providers_and_the_environments_keys(monkeypatch):
+    monkeypatch.setenv("TOGETHER_API_KEY", "0f3a9c7d1e5b2f8a4c6d0e9b7a1f3c5d")  # no recognisable shape
+    text = (
+        "Incorrect API key provided: sk-pro************************wXyZ. "
+        "hf: hf_AbCdEfGhIjKlMnOpQrSt, groq: gsk_0123456789abcdefXYZ, aws: AKIAIOSFODNN7EXAMPLE, "
+        "other: ab12****yz89, config: api_key=plainsecret123, together: 0f3a9c7d1e5b2f8a4c6d0e9b7a1f3c5d"
+    )
+    cleaned = redact(text)
+    for piece in ("wXyZ", "sk-pro", "hf_AbCd", "gsk_0123", "AKIAIOSF", "ab12", "yz89", "plainsecret123", "0f3a9c7d"):
+        assert piece not in cleaned, piece
+    # Ordinary text, ids and hashes stay readable.
+    kept = "job ftjob-abc123 of task-7 failed: file-9f2e sha256 " + "e" * 64
+    assert redact(kept) == kept
