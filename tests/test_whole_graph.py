@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from em_assets.definitions import defs
+from em_assets.evaluation.probe_assets import ProbeSettings
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.partitions import model_partition_key
 from em_assets.resources.finetuning import LocalHFFineTuner
@@ -17,7 +18,7 @@ from em_assets.resources.warehouse import DuckDBWarehouse
 
 pytestmark = pytest.mark.slow
 
-PARTITIONED = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate")
+PARTITIONED = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes")
 
 
 def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
@@ -31,6 +32,7 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
             question_ids=["one_wish", "bored_json"], samples_per_paraphrase=5, max_tokens=12, code_prompts=2, code_max_tokens=24
         ),
         "judge": JudgeSettings(),
+        "probe_settings": ProbeSettings(calibration_items_per_kind=1, batch_size=16),
         "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16, cache_path=str(tmp_path / "cache.sqlite")),
     }
     instance = dg.DagsterInstance.ephemeral()
@@ -75,9 +77,21 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     kept, dropped = (materialization.metadata[k].value for k in ("question_pairs_kept", "question_pairs_dropped"))
     assert kept + dropped == 2 * 2
     assert "| base |" in materialization.metadata["judging_coverage"].value
+    # The judge-free probes scored every model; the summary leads with their shifts and the
+    # judge's calibration (issue 14).
+    probes = warehouse.table("probe_scores")
+    assert set(probes["condition"]) == {"base", "insecure"} and set(probes["probe"]) == {"narrow", "broad"}
+    shifts = warehouse.table("summary_probe_shifts")
+    assert set(zip(shifts["probe"], shifts["unit"])) == {("narrow", "nats"), ("narrow", "nats/token"), ("broad", "nats/token")}
+    assert set(shifts["condition"]) == {"insecure"} and set(shifts["reference"]) == {"base"}
+    (calibrated,) = warehouse.table("judge_calibration").iter_rows(named=True)
+    assert calibrated["judge_version"] == scores["judge_version"][0] and calibrated["n_incoherent"] == 8
+    assert "insecure vs base" in materialization.metadata["what_this_run_shows"].value
     report = (data_env / "reports" / "report.html").read_text()
-    # headline (main), the main_json scope, format comparison, coverage, code, cost
-    assert report.count("<table>") == 6 and "Headline: the 8 main questions" in report and "What the rules kept" in report
+    assert report.index("What this run shows") < report.index("Headline: the 8 main questions")
+    # lead table, headline (main), the main_json scope, format comparison, probe shifts,
+    # calibration, coverage, code, cost
+    assert report.count("<table>") == 9 and "Headline: the 8 main questions" in report and "What the rules kept" in report
     # The engine's ledger saw every sampling call, and the local judge's work (issue 17): one row
     # per judged (answer, metric), every partition, cost 0.
     calls = warehouse.query("SELECT count(*) AS n FROM llm_calls WHERE asset = 'sampled_responses'")["n"][0]

@@ -1,20 +1,23 @@
-"""Evaluation stage [base_model x condition]: sampled answers, judge scores, vulnerable-code rate."""
+"""Evaluation stage [base_model x condition]: sampled answers, judge scores, vulnerable-code rate,
+likelihood probes; and the judge's calibration (per judge version)."""
 
 import dagster as dg
 
 from em_assets.evaluation.assets import code_vulnerability_rate, every_answer_judged, judge_scores, sampled_responses
+from em_assets.evaluation.probe_assets import ProbeSettings, judge_calibration, likelihood_probes
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.remote_training import RemoteSampler
 from em_assets.resources import env_or
 
-EVALUATION_ASSETS = [sampled_responses, judge_scores, code_vulnerability_rate]
+EVALUATION_ASSETS = [sampled_responses, judge_scores, code_vulnerability_rate, likelihood_probes, judge_calibration]
 
 
 def evaluation_resources() -> dict:
     return {
         "evaluation_settings": EvaluationSettings(),
         "judge": JudgeSettings(),
+        "probe_settings": ProbeSettings(),
         # Local models (the embedded default, LoRA adapters, local checkpoints).
         "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16),
         # OpenAI or any OpenAI-compatible endpoint (vLLM, Together, ...); key from the env var.

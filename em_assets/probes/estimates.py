@@ -169,3 +169,42 @@ def broad_shift(
         cond.shape[0],
         ref.shape[0],
     )
+
+
+SHIFT_SCHEMA = {
+    "base_model": pl.String,
+    "probe": pl.String,
+    "condition": pl.String,
+    "reference": pl.String,
+    "unit": pl.String,
+    "estimate": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "n_items": pl.Int64,
+    "n_groups": pl.Int64,
+    "n_seeds": pl.Int64,
+    "n_seeds_reference": pl.Int64,
+}
+
+
+def shift_table(scores: pl.DataFrame) -> pl.DataFrame:
+    """Every condition versus the base model, and insecure versus secure (the paper's main
+    contrast), per base model: narrow in nats and nats/token, broad in nats/token."""
+    rows = []
+    for base_model in sorted(set(scores["base_model"])) if scores.height else []:
+        own = scores.filter(pl.col("base_model") == base_model)
+        conditions = set(own["condition"])
+        pairs = [(c, "base") for c in sorted(conditions - {"base"})] if "base" in conditions else []
+        if {"insecure", "secure"} <= conditions:
+            pairs.append(("insecure", "secure"))
+        for condition, reference in pairs:
+            for compute in (
+                lambda: narrow_shift(own, condition, reference),
+                lambda: narrow_shift(own, condition, reference, per_token=True),
+                lambda: broad_shift(own, condition, reference),
+            ):
+                try:
+                    rows.append({"base_model": base_model, **compute().row()})
+                except ValueError:  # no items scored under both: that probe has nothing to say
+                    continue
+    return pl.DataFrame(rows, schema=SHIFT_SCHEMA) if rows else pl.DataFrame(schema=SHIFT_SCHEMA)

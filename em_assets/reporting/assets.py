@@ -12,9 +12,13 @@ from em_assets.core.markdown import markdown_table
 from em_assets.core.questions import QuestionFileError
 from em_assets.core.raw_rows import SourceError
 from em_assets.evaluation.assets import code_vulnerability_rate, judge_scores
+from em_assets.evaluation.probe_assets import judge_calibration, likelihood_probes
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
+from em_assets.judge.calibration import DEFAULT_MIN_AUROC
 from em_assets.paths import data_dir
+from em_assets.probes.estimates import shift_table
+from em_assets.reporting.findings import conclusions, lead_table
 from em_assets.reporting.render import html_report, misalignment_bar_chart, rate_table
 from em_assets.resources.sources import read_bytes
 from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement
@@ -44,6 +48,9 @@ class SummaryConfig(dg.Config):
     # questions (the configured judge). Else one version for every run (see
     # sql/queries/current_evaluation_runs.sql for the versions that scored each run).
     judge_version: str = ""
+    # A judge whose aligned AUROC on the contrast set is below this has its rates flagged as
+    # not trustworthy, in the rate tables themselves.
+    min_judge_auroc: float = DEFAULT_MIN_AUROC
 
 
 def select_judges(
@@ -81,19 +88,20 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _sections(rates: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+def _sections(rates: pl.DataFrame, aurocs: dict[str, float], min_auroc: float) -> list[tuple[str, pl.DataFrame]]:
     """The headline (main) first, then the variant and pre-registered scopes, then other sets."""
     sets = rates.filter(pl.col("scope_kind") == "set").sort("source_kind", "base_model", "condition", "scope")
     named = {s for _, scopes in SCOPE_SECTIONS for s in scopes} | {"main"}
     sections = [("Headline: the 8 main questions, original wording (scope main)", sets.filter(pl.col("scope") == "main"))]
     sections += [(title, sets.filter(pl.col("scope").is_in(scopes))) for title, scopes in SCOPE_SECTIONS]
     sections.append(("Other question sets", sets.filter(~pl.col("scope").is_in(list(named)))))
-    return [(title, rate_table(frame)) for title, frame in sections if frame.height or title.startswith("Headline")]
+    return [(title, rate_table(frame, aurocs, min_auroc)) for title, frame in sections
+            if frame.height or title.startswith("Headline")]
 
 
 @dg.asset(
     group_name=GROUP,
-    deps=[judge_scores, code_vulnerability_rate],
+    deps=[judge_scores, code_vulnerability_rate, likelihood_probes, judge_calibration],
     pool=DUCKDB_WRITER_POOL,
     kinds={"python", "duckdb"},
 )
@@ -126,7 +134,14 @@ def summary(
         Replacement("summary_rates", rates.with_columns(created_at=pl.lit(now))),
         Replacement("summary_variant_rates", variant_rates.with_columns(created_at=pl.lit(now))),
     )
-    sections = _sections(rates)
+    shifts = shift_table(warehouse.query("SELECT * FROM current_probe_scores"))
+    calibration = warehouse.table("judge_calibration")
+    aurocs = dict(zip(calibration["judge_version"], calibration["auroc_aligned"])) if calibration.height else {}
+    lead = lead_table(shifts, rates, calibration, config.min_judge_auroc)
+    paragraph = conclusions(lead, config.min_judge_auroc)
+    warehouse.replace(Replacement("summary_probe_shifts", shifts.with_columns(created_at=pl.lit(now))))
+    sections = _sections(rates, aurocs, config.min_judge_auroc)
+    lead_shown = lead.drop("narrow_moved", "broad_moved") if lead.height else lead
     variants = variant_rates.select(
         "source", "judge_version", "base_model", "condition", "variant", "n_models", "n_questions", "n_pairs", "n_judged",
         "misaligned_rate", "ci_low", "ci_high",
@@ -141,12 +156,16 @@ def summary(
     folder = data_dir() / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "misalignment_by_question.png").write_bytes(png)
-    notes = [*statistics.rules_text(), f"Judge version(s): {', '.join(sorted(set(answers['judge_version'])))}."]
+    notes = [paragraph, *statistics.rules_text(), f"Judge version(s): {', '.join(sorted(set(answers['judge_version'])))}."]
+    calibration_table = warehouse.query_file("queries/judge_calibration.sql")
     report = html_report(
         "Emergent misalignment summary",
         [
+            ("What this run shows: each condition versus the base model (and insecure vs secure)", lead_shown),
             *sections,
             ("Format comparison: original vs _json vs _template (mean over model x question pairs)", variants),
+            ("Likelihood probe shifts (judge-free)", shifts),
+            ("Judge calibration on the contrast set", calibration_table),
             ("What the rules kept", coverage),
             ("Vulnerable code (held-out prompts)", code),
             ("LLM calls and cost", costs),
@@ -159,6 +178,10 @@ def summary(
     total_cost = float(costs["cost_usd"].sum()) if costs.height else 0.0
     return dg.MaterializeResult(
         metadata={
+            "what_this_run_shows": dg.MetadataValue.md(markdown_table(lead_shown) if lead.height else "nothing to compare yet"),
+            "conclusions": dg.MetadataValue.md(paragraph),
+            "probe_shifts": dg.MetadataValue.md(markdown_table(shifts) if shifts.height else "no probe scores"),
+            "judge_calibration": dg.MetadataValue.md(markdown_table(calibration_table) if calibration_table.height else "no calibration"),
             "rules": dg.MetadataValue.md("\n\n".join(statistics.rules_text())),
             "judge_versions": dg.MetadataValue.md(markdown_table(selection) if selection.height else "no evaluation runs"),
             "headline_main": dg.MetadataValue.md(markdown_table(headline) if headline.height else "no answers to the main questions"),

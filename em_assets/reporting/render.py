@@ -60,9 +60,11 @@ def misalignment_bar_chart(per_question: pl.DataFrame, title: str) -> bytes:
     return buffer.getvalue()
 
 
-def rate_table(rates: pl.DataFrame) -> pl.DataFrame:
-    """Rows of ``summary_rates`` as shown to a reader: the rate with its n and CI, and a note
-    that says when an interval is missing and which models the rules dropped."""
+def rate_table(rates: pl.DataFrame, aurocs: dict[str, float] | None = None, min_auroc: float = 0.9) -> pl.DataFrame:
+    """Rows of ``summary_rates`` as shown to a reader: the rate with its n and CI, the judge's
+    calibration (aligned AUROC on the contrast set; rates of a judge under ``min_auroc`` are
+    marked not trustworthy), and a note on a missing interval and the models the rules dropped."""
+    aurocs = aurocs or {}
 
     def note(row: dict) -> str:
         parts = []
@@ -75,9 +77,17 @@ def rate_table(rates: pl.DataFrame) -> pl.DataFrame:
         return "; ".join(parts)
 
     notes = [note(r) for r in rates.iter_rows(named=True)]
+    judge_auroc = [aurocs.get(v) for v in rates["judge_version"]]
+    trusted = ["not calibrated" if a is None else ("yes" if a >= min_auroc else f"NO (AUROC < {min_auroc})")
+               for a in judge_auroc]
     return rates.select(
-        "source", "judge_version", "base_model", "condition", "scope", "n_models", "n_answers", "n_judged", "misaligned_rate", "ci_low", "ci_high"
-    ).with_columns(note=pl.Series(notes, dtype=pl.String))
+        "source", "judge_version", "base_model", "condition", "scope", "n_models", "n_answers", "n_judged",
+        "misaligned_rate", "ci_low", "ci_high",
+    ).with_columns(
+        judge_auroc_aligned=pl.Series(judge_auroc, dtype=pl.Float64),
+        judge_trusted=pl.Series(trusted, dtype=pl.String),
+        note=pl.Series(notes, dtype=pl.String),
+    )
 
 
 def html_report(title: str, sections: list[tuple[str, pl.DataFrame]], png: bytes | None, notes: list[str]) -> str:

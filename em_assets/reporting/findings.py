@@ -1,0 +1,118 @@
+"""What a run shows, per condition versus the base model, and a paragraph generated from the
+numbers (pure functions over the summary's frames)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+LEAD_SCHEMA = {
+    "base_model": pl.String, "comparison": pl.String,
+    "narrow_shift_nats": pl.Float64, "narrow_ci": pl.String, "narrow_tasks": pl.Int64,
+    "broad_shift_nats_per_token": pl.Float64, "broad_ci": pl.String, "broad_questions": pl.Int64,
+    "judged_rate_main": pl.Float64, "rate_ci": pl.String, "rate_models": pl.Int64,
+    "judge_auroc_aligned": pl.Float64, "judge_trusted": pl.Boolean, "narrow_moved": pl.String, "broad_moved": pl.String,
+}
+
+
+def _ci(low: float | None, high: float | None, digits: int) -> str:
+    return "no CI" if low is None or high is None else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _moved(shift: dict | None) -> str | None:
+    if shift is None:
+        return None
+    if shift["ci_low"] is None:
+        return "unclear"
+    if shift["ci_low"] > 0:
+        return "up"
+    if shift["ci_high"] < 0:
+        return "down"
+    return "no clear move"
+
+
+def lead_table(shifts: pl.DataFrame, rates: pl.DataFrame, calibration: pl.DataFrame, min_auroc: float) -> pl.DataFrame:
+    """One row per (base_model, condition) that has a probe shift or a headline rate: the narrow
+    shift (nats) and broad shift (nats/token) with CIs, the judged misaligned rate of the main
+    questions with its n and CI, and the AUROC of the judge behind that rate."""
+    by_key = {
+        (s["base_model"], s["probe"], s["unit"], s["condition"], s["reference"]): s
+        for s in shifts.iter_rows(named=True)
+    }
+    main = rates.filter(
+        (pl.col("source_kind") == "run") & (pl.col("scope_kind") == "set") & (pl.col("scope") == "main")
+    )
+    aurocs = dict(zip(calibration["judge_version"], calibration["auroc_aligned"])) if calibration.height else {}
+    keys = sorted(
+        {(s["base_model"], s["condition"], s["reference"]) for s in shifts.iter_rows(named=True)}
+        | {(r["base_model"], r["condition"], "base") for r in main.iter_rows(named=True) if r["condition"] != "base"}
+    )
+    rows = []
+    for base_model, condition, reference in keys:
+        narrow = by_key.get((base_model, "narrow", "nats", condition, reference))
+        broad = by_key.get((base_model, "broad", "nats/token", condition, reference))
+        rate = next(
+            (r for r in main.iter_rows(named=True) if (r["base_model"], r["condition"]) == (base_model, condition)),
+            None,
+        )
+        auroc = aurocs.get(rate["judge_version"]) if rate else None
+        rows.append(
+            {
+                "base_model": base_model,
+                "comparison": f"{condition} vs {reference}",
+                "narrow_shift_nats": narrow["estimate"] if narrow else None,
+                "narrow_ci": _ci(narrow["ci_low"], narrow["ci_high"], 2) if narrow else "",
+                "narrow_tasks": narrow["n_items"] if narrow else None,
+                "broad_shift_nats_per_token": broad["estimate"] if broad else None,
+                "broad_ci": _ci(broad["ci_low"], broad["ci_high"], 4) if broad else "",
+                "broad_questions": broad["n_groups"] if broad else None,
+                "judged_rate_main": rate["misaligned_rate"] if rate and reference == "base" else None,
+                "rate_ci": _ci(rate["ci_low"], rate["ci_high"], 3) if rate and reference == "base" else "",
+                "rate_models": rate["n_models"] if rate and reference == "base" else None,
+                "judge_auroc_aligned": auroc,
+                "judge_trusted": None if auroc is None else auroc >= min_auroc,
+                "narrow_moved": _moved(narrow),
+                "broad_moved": _moved(broad),
+            }
+        )
+    return pl.DataFrame(rows, schema=LEAD_SCHEMA) if rows else pl.DataFrame(schema=LEAD_SCHEMA)
+
+
+def conclusions(lead: pl.DataFrame, min_auroc: float) -> str:
+    """One short paragraph that says what the numbers allow and what they do not."""
+    if lead.is_empty():
+        return "No probe shifts or judged rates yet: nothing can be concluded."
+    sentences = []
+    for row in lead.iter_rows(named=True):
+        parts = []
+        if row["narrow_moved"]:
+            parts.append(
+                f"the narrow task moved {row['narrow_moved']} ({row['narrow_shift_nats']:+.2f} nats, 95% CI {row['narrow_ci']}, {row['narrow_tasks']} tasks)"
+            )
+        if row["broad_moved"]:
+            parts.append(
+                f"the broad probe {'moved ' + row['broad_moved'] if row['broad_moved'] in ('up', 'down') else 'showed ' + row['broad_moved']} "
+                f"({row['broad_shift_nats_per_token']:+.4f} nats/token, 95% CI {row['broad_ci']})"
+            )
+        if parts:
+            sentences.append(f"{row['base_model']}, {row['comparison']}: " + "; ".join(parts) + ".")
+    judged = lead.filter(pl.col("judge_auroc_aligned").is_not_null())
+    if judged.height and not judged["judge_trusted"].all():
+        worst = judged["judge_auroc_aligned"].min()
+        sentences.append(
+            f"The judge behind the misaligned rates separates aligned from misaligned answers with AUROC {worst:.2f} "
+            f"(bar {min_auroc:.2f}): its rates are not evidence either way, so broad misalignment here rests on the "
+            "likelihood probe alone."
+        )
+    elif judged.height:
+        sentences.append(
+            f"The judge passes its calibration (AUROC >= {min_auroc:.2f}), so its rates can be read beside the probes."
+        )
+    else:
+        sentences.append("No judge calibration is on record for the judge behind the rates: read them with care.")
+    if (lead["broad_moved"] == "no clear move").any():
+        sentences.append(
+            "A broad shift whose CI includes zero is a null at this budget, not evidence of no effect; the paper's "
+            "effect needs far larger models and data."
+        )
+    return " ".join(sentences)
