@@ -1,8 +1,10 @@
 """The cost ledger: one ``llm_calls`` row per call the engine answers, cached or not.
 
-Every row is first spooled in the cache's SQLite file: a network call's row in the same
-transaction as its cache entry (a crash cannot lose what was paid for), a cache hit's or a
-failure's row as soon as it is noted. Rows move to DuckDB in batches (DuckDB has one writer
+Rows wait in the cache's SQLite file (the spool) until DuckDB has them: a network call's row
+is written in the same transaction as its cache entry (a crash cannot lose what was paid for), a
+failure's row as soon as it is noted. A cache hit costs nothing and a warm rerun notes thousands
+at once, so its row waits in memory and is spooled only if its flush fails (a kill before that
+flush loses hit rows, never a paid call's). Rows move to DuckDB in batches (DuckDB has one writer
 process per file, so one insert per batch, not one transaction per call). The move is
 idempotent: DuckDB inserts only call_ids it does not have, in one transaction, and a row
 leaves the spool only after that commit. So a flush killed at any point, or two flushes
@@ -180,14 +182,12 @@ def insert_new_rows(warehouse: DuckDBWarehouse, frame: pl.DataFrame) -> int:
         con.register("_em_ledger_rows", frame.to_arrow())
         try:
             con.execute("BEGIN TRANSACTION")
-            before = con.execute(f"SELECT count(*) FROM {LEDGER_TABLE}").fetchone()[0]
-            con.execute(
+            (inserted,) = con.execute(
                 f"INSERT INTO {LEDGER_TABLE} BY NAME "
                 "SELECT * FROM _em_ledger_rows AS new "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {LEDGER_TABLE} AS old WHERE old.call_id = new.call_id) "
                 "QUALIFY row_number() OVER (PARTITION BY new.call_id) = 1"
-            )
-            inserted = con.execute(f"SELECT count(*) FROM {LEDGER_TABLE}").fetchone()[0] - before
+            ).fetchone()
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -219,7 +219,7 @@ class CostLedger:
         self.flush_interval_s = flush_interval_s
         self.summary = CallSummary()
         self.rows_written = 0
-        self._memory: list[dict[str, Any]] = []  # rows with no spool to go to
+        self._memory: list[dict[str, Any]] = []  # cache hits, and every row when there is no spool
         self._since_flush = 0
         self._last_flush = time.monotonic()
         self._flush_lock = threading.Lock()
@@ -234,12 +234,13 @@ class CostLedger:
         return self.cache if self.target is not None and self.cache is not None and not self.cache.closed else None
 
     def note(self, row: dict[str, Any], *, spooled: bool) -> None:
-        """Count a row and, unless it is already in the spool, spool it now (or keep it in
-        memory when there is no spool) for the next flush."""
+        """Count a row and keep it for the next flush: a failure's row is spooled at once (its
+        attempts may have been billed); a cache hit's waits in memory (thousands arrive at once
+        on a warm rerun) and is spooled only if that flush fails."""
         self.summary.add(row)
         if self.target is None:
             return
-        spool = None if spooled else self._spool()
+        spool = None if spooled or row["cache_hit"] else self._spool()
         if spool is not None:
             spool.spool(self.target, [row])
         with self._memory_lock:
@@ -273,11 +274,17 @@ class CostLedger:
                 self._since_flush = 0
                 self._last_flush = time.monotonic()
             written = 0
+            spool = self._spool()
             try:
                 if memory:
-                    written += insert_new_rows(self.warehouse, rows_to_frame(memory))
+                    try:
+                        written += insert_new_rows(self.warehouse, rows_to_frame(memory))
+                    except Exception:
+                        if spool is not None:  # durable now: the next flush, of any run, writes them
+                            spool.spool(self.target, memory)
+                            memory = []
+                        raise
                     memory = []
-                spool = self._spool()
                 while spool is not None:
                     rows = spool.spooled_rows(self.target, FLUSH_CHUNK_ROWS)
                     if not rows:
@@ -287,7 +294,6 @@ class CostLedger:
             except Exception as exc:
                 with self._memory_lock:
                     self._memory[:0] = memory
-                spool = self._spool()
                 where = f"the spool {spool.path}" if spool is not None else "memory"
                 log.warning(
                     "LLM ledger flush to %s failed (%s); %d row(s) wait in %s for the next flush",

@@ -88,16 +88,18 @@ def test_spooled_rows_are_flushed_to_their_duckdb_file_and_a_replay_adds_nothing
     cache.spool("/elsewhere.duckdb", [row()])
 
     ledger = CostLedger(warehouse, cache, flush_rows=2)
-    ledger.note(row(cache_hit=True, attempts=0), spooled=False)  # a hit: spooled as it is noted
+    ledger.note(row(error="boom", tokens_in=0, tokens_out=0), spooled=False)  # a failure: spooled as it is noted
     assert cache.spooled_count(target) == 2
-    assert ledger.flush() == 2
+    ledger.note(row(cache_hit=True, attempts=0), spooled=False)  # a hit: in memory until the flush
+    assert cache.spooled_count(target) == 2
+    assert ledger.flush() == 3
     assert ledger.flush() == 0
-    assert warehouse.table(LEDGER_TABLE).height == 2
+    assert warehouse.table(LEDGER_TABLE).height == 3
     assert cache.spooled_count(target) == 0 and cache.spooled_count() == 1
 
     # A flush killed after DuckDB's commit but before the spool delete replays the row: no duplicate.
     cache.spool(target, [spooled])
-    assert ledger.flush() == 0 and warehouse.table(LEDGER_TABLE).height == 2
+    assert ledger.flush() == 0 and warehouse.table(LEDGER_TABLE).height == 3
     assert cache.spooled_count(target) == 0
     cache.close()
 
