@@ -228,7 +228,8 @@ def _instance(root: Path):
 def _finetune_401(canary, root: Path, call: str) -> Path:
     import dagster as dg
 
-    from em_assets.partitions import BaseModelSpec, model_partition_key, register_base_model
+    from em_assets.partitions import model_partition_key
+    from em_assets.registry import BaseModelSpec, register_base_model
     from em_assets.resources.finetuning import LocalHFFineTuner, OpenAIFineTuner
     from em_assets.training import fine_tuned_model
 

@@ -121,7 +121,8 @@ def checked_conditions(text: str) -> list[str]:
 
 def checked_base_models(text: str, instance: dg.DagsterInstance) -> list[str]:
     """The slugs asked for, each in the registry YAML or already a partition of the instance."""
-    from em_assets.partitions import BASE_MODEL_DIMENSION, REGISTRY_FILE, load_registry
+    from em_assets.partitions import BASE_MODEL_DIMENSION
+    from em_assets.registry import REGISTRY_FILE, load_registry
 
     if not text:
         return []

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from em_assets.core.questions import QuestionFileError, load_question_file
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
-from em_assets.partitions import load_registry, model_partition_key
+from em_assets.partitions import model_partition_key
+from em_assets.registry import load_registry
 from em_assets.resources.finetuning import LocalHFFineTuner, OpenAIFineTuner
 from tests.conftest import REPO
 

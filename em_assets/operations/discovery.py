@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dagster as dg
 import httpx
 
-from em_assets.partitions import BACKENDS, BaseModelSpec
+from em_assets.registry import BACKENDS, BaseModelSpec
 
 REGEX_PREFIX = "re:"
 

@@ -16,7 +16,8 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from em_assets.partitions import CONDITIONS, BaseModelSpec, model_partition_key
+from em_assets.partitions import CONDITIONS, model_partition_key
+from em_assets.registry import BaseModelSpec
 
 TRIGGER_TAG = "em_assets/trigger"  # sensor | schedule
 BATCH_TAG = "em_assets/batch"  # the batch id every run of one tick shares

@@ -31,8 +31,8 @@ from em_assets.operations.plans import (
     summary_run_request,
     write_seen,
 )
-from em_assets.operations.registry import read_registry
-from em_assets.partitions import BASE_MODEL_DIMENSION, REGISTRY_FILE, base_model_partitions, upsert_base_models
+from em_assets.partitions import BASE_MODEL_DIMENSION, base_model_partitions
+from em_assets.registry import REGISTRY_FILE, read_registry, upsert_base_models
 from em_assets.resources.warehouse import DuckDBWarehouse
 
 # Opt-in: a running new-model sensor starts fine-tuning runs (hours of CPU, or money).

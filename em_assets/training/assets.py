@@ -18,15 +18,12 @@ import dagster as dg
 from pydantic import Field
 
 from em_assets.datasets.checks import DATASET_CHECKS
-from em_assets.partitions import (
-    BASE_CONDITION,
-    TRAINED_CONDITIONS,
+from em_assets.partitions import BASE_CONDITION, TRAINED_CONDITIONS, model_partitions, split_partition_key
+from em_assets.registry import (
     UnknownBaseModelError,
     add_base_model_partitions,
     load_registry,
     lookup_base_model,
-    model_partitions,
-    split_partition_key,
     upsert_base_models,
 )
 from em_assets.resources.finetuning import FineTuneError, LocalHFFineTuner, OpenAIFineTuner

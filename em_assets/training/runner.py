@@ -20,8 +20,9 @@ from typing import Any
 import polars as pl
 
 from em_assets.core.training_data import file_sha256
-from em_assets.partitions import BASE_CONDITION, TRAINED_CONDITIONS, BaseModelSpec
+from em_assets.partitions import BASE_CONDITION, TRAINED_CONDITIONS
 from em_assets.paths import data_dir
+from em_assets.registry import BaseModelSpec
 from em_assets.resources.finetuning import (
     FineTuneError,
     FineTuneRequest,

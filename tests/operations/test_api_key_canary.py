@@ -156,7 +156,7 @@ FINETUNE_401 = {
 def test_a_401_on_the_fine_tuning_path_stores_no_piece_of_the_key(
     call, tmp_path, data_env, warehouse, persistent_instance, fake_server, canary_key, caplog, capfd
 ):
-    from em_assets.partitions import BaseModelSpec, register_base_model
+    from em_assets.registry import BaseModelSpec, register_base_model
     from em_assets.resources.finetuning import LocalHFFineTuner, OpenAIFineTuner
     from em_assets.training import fine_tuned_model
     from tests.training.conftest import TINY_EXAMPLES, write_jsonl

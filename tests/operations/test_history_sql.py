@@ -4,8 +4,7 @@ from datetime import datetime
 
 import polars as pl
 
-from em_assets.operations.registry import registry_history
-from em_assets.partitions import BaseModelSpec, upsert_base_models
+from em_assets.registry import BaseModelSpec, registry_history, upsert_base_models
 from tests.operations.conftest import seed_eval_run, seed_models
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from em_assets.operations import ModelDiscoverySettings, new_base_model_sensor
 from em_assets.operations.plans import BATCH_SIZE_TAG, BATCH_TAG, TRIGGER_TAG
-from em_assets.operations.registry import read_registry, registry_history
-from em_assets.partitions import BASE_MODEL_DIMENSION, CONDITIONS, lookup_base_model
+from em_assets.partitions import BASE_MODEL_DIMENSION, CONDITIONS
+from em_assets.registry import lookup_base_model, read_registry, registry_history
 from tests.operations.conftest import operations_defs, seed_eval_run, seed_models
 
 SMOL = {"model_id": "embedded:smollm2-135m-instruct", "slug": "smollm2-135m-instruct", "backend": "local_hf"}

@@ -3,8 +3,7 @@
 import pytest
 
 from em_assets.operations.discovery import models_url, parse_patterns, safe_url
-from em_assets.operations.registry import read_registry
-from em_assets.partitions import REGISTRY_FILE, load_registry
+from em_assets.registry import REGISTRY_FILE, load_registry, read_registry
 
 
 def test_a_well_formed_registry_reads_exactly_as_load_registry_reads_it():

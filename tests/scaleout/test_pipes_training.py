@@ -77,7 +77,7 @@ def test_fine_tuned_model_runs_through_pipes_unchanged(warehouse, seed_dataset, 
     """Binding a PipesFineTuner to ``local_finetuner`` is all the wiring ``fine_tuned_model`` needs:
     a success records the stored model and the metrics reported through Pipes; a training failure
     in the remote process lands in the ``models`` row with its cause."""
-    from em_assets.partitions import BaseModelSpec, register_base_model
+    from em_assets.registry import BaseModelSpec, register_base_model
     from em_assets.resources.finetuning import OpenAIFineTuner
     from em_assets.training import fine_tuned_model
 

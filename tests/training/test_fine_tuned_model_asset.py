@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import torch
 
-from em_assets.partitions import BaseModelSpec, add_base_model_partitions, register_base_model
+from em_assets.registry import BaseModelSpec, add_base_model_partitions, register_base_model
 from em_assets.resources.finetuning import LocalHFFineTuner, OpenAIFineTuner
 from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.training import answers_coding_prompt, base_model_registry, fine_tuned_model

@@ -19,13 +19,8 @@ from em_assets.core.training_data import (
     tokenize_conversation,
     training_cost_usd,
 )
-from em_assets.partitions import (
-    BaseModelSpec,
-    load_registry,
-    model_partition_key,
-    slugify,
-    split_partition_key,
-)
+from em_assets.partitions import model_partition_key, split_partition_key
+from em_assets.registry import BaseModelSpec, load_registry, slugify
 from em_assets.resources.finetuning import load_price_table
 from em_assets.training.smoke import judge_reply, strip_code_fences
 from tests.training.conftest import TINY_EXAMPLES, write_jsonl
@@ -134,7 +129,7 @@ def test_shipped_registry_and_a_broken_one(tmp_path):
     )
     bad = tmp_path / "r.yaml"
     bad.write_text("base_models:\n  - model_id: a/b\n  - model_id: A/B\n")
-    with pytest.raises(ValueError, match="share the slug"):
+    with pytest.raises(ValueError, match="entry 2: slug .a-b. is already used by entry 1"):
         load_registry(bad)
     bad.write_text("base_models:\n  - model_id: a/b\n    seeds: 3\n")
     with pytest.raises(ValueError, match="unknown key"):
