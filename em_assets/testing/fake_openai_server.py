@@ -54,8 +54,9 @@ SLOW_ANSWER = "slow_answer"
 # Faults for control-plane endpoints (FakeServerConfig.endpoint_faults). lost_reply: the request
 # takes effect, then the connection is reset without an answer (the reply is lost on the way
 # back); slow_reply: it takes effect, then the answer is held past the client's timeout;
-# reset / 500 / 401: refused before anything is done (401 echoes the masked key, as OpenAI does).
-ENDPOINT_FAULT_KINDS = ("lost_reply", "slow_reply", "reset", "500", "401")
+# reset / 500 / 401 / 429: refused before anything is done (401 echoes the masked key, as OpenAI
+# does; 429 asks to retry after 50 ms).
+ENDPOINT_FAULT_KINDS = ("lost_reply", "slow_reply", "reset", "500", "401", "429")
 DEFAULT_MODELS = (
     "gpt-4o",
     "gpt-4o-2024-08-06",
@@ -534,7 +535,7 @@ class FakeOpenAIServer:
                     if denied is not None:
                         return denied
                 fault = self._next_endpoint_fault(f"{method} {template}")
-                if fault in ("reset", "500", "401"):
+                if fault in ("reset", "500", "401", "429"):
                     return self._refusal(fault, request)
                 try:
                     response = await handler(request, **match.groupdict())
@@ -584,6 +585,9 @@ class FakeOpenAIServer:
             return self._invalid_key(request)
         if fault == "500":
             return _json_response(_error_body("The server had an error while processing your request.", "server_error"), 500)
+        if fault == "429":
+            message = "Rate limit reached for requests."
+            return _json_response(_error_body(message, "requests", "rate_limit_exceeded"), 429, [("retry-after-ms", "50")])
         return _Fault("reset")
 
     # ---------------------------------------------------------------------- chat completions

@@ -160,7 +160,7 @@ LIST_JOBS = "GET /v1/fine_tuning/jobs"
 
 def retrying_backend(base_url: str, **overrides) -> OpenAIFineTuner:
     """The backend with the client's default retries on (they must not apply to create/upload)."""
-    settings = dict(poll_interval_s=0.02, max_poll_interval_s=0.05, create_retry_wait_s=0.01)
+    settings = {"poll_interval_s": 0.02, "max_poll_interval_s": 0.05, "create_retry_wait_s": 0.01}
     return OpenAIFineTuner(base_url=base_url, **{**settings, **overrides})
 
 
@@ -229,3 +229,12 @@ def test_when_the_provider_cannot_be_asked_no_second_job_is_created(fake_server,
     result = backend.fine_tune(request_for(str(path), version), ledger=ledger)  # now it can: resumes
     assert result.status == "succeeded" and len(server.fine_tuning_jobs()) == 1
     assert server.stats().requests(CREATE) == 1
+
+
+def test_a_create_refused_with_429_is_sent_again_without_a_lookup(fake_server, warehouse, api_key, training_file):
+    # A 429 says nothing was done: wait as asked and send it again; no need to look for a job.
+    server = fake_server(endpoint_faults={CREATE: ["429"]})
+    path, version = training_file
+    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
+    assert result.status == "succeeded" and len(server.fine_tuning_jobs()) == 1
+    assert server.stats().requests(CREATE) == 2 and server.stats().requests(LIST_JOBS) == 0

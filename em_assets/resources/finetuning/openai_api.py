@@ -37,6 +37,7 @@ import dagster as dg
 from pydantic import Field
 
 from em_assets.core.training_data import CostEstimate, TrainingDataError, estimate_training_cost, file_sha256
+from em_assets.llm.limits import parse_retry_after
 from em_assets.redaction import (
     describe_provider_error,
     provider_errors_redacted,
@@ -64,6 +65,14 @@ MAX_LISTED = 500  # jobs / files looked through when searching for one of ours
 
 class UncertainOutcome(Exception):
     """A create or upload call whose effect at the provider is unknown (reply lost)."""
+
+
+class RateLimited(Exception):
+    """A create or upload refused with 429: nothing was done, it may be sent again later."""
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class OpenAIFineTuner(dg.ConfigurableResource):
@@ -287,6 +296,8 @@ class OpenAIFineTuner(dg.ConfigurableResource):
             with path.open("rb") as handle:
                 return client.with_options(max_retries=0).files.create(file=(name, handle), purpose="fine-tune").id
         except openai.APIStatusError as exc:
+            if exc.status_code == 429:
+                raise RateLimited(describe_provider_error(exc), parse_retry_after(exc.response.headers)) from None
             if _uncertain(exc):
                 raise UncertainOutcome(describe_provider_error(exc)) from None
             raise FineTuneError(
@@ -329,6 +340,8 @@ class OpenAIFineTuner(dg.ConfigurableResource):
                     metadata={"em_job_key": key, "em_partition": request.partition[:500], "em_seed": str(request.seed)},
                 )
             except openai.APIStatusError as exc:
+                if exc.status_code == 429:
+                    raise RateLimited(describe_provider_error(exc), parse_retry_after(exc.response.headers)) from None
                 if _uncertain(exc):
                     raise UncertainOutcome(describe_provider_error(exc)) from None
                 message = redact(provider_message(exc), self._secrets())
@@ -352,6 +365,13 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         for attempt in range(1, max(1, self.create_attempts) + 1):
             try:
                 return call()
+            except RateLimited as exc:
+                if attempt == self.create_attempts:
+                    raise FineTuneError(f"{what}: rate limited {attempt} times ({exc}); nothing was created") from None
+                say(f"{what}: rate limited ({exc}); trying again")
+                hinted = exc.retry_after_s if exc.retry_after_s is not None else self.create_retry_wait_s * attempt
+                time.sleep(min(hinted, self.max_poll_interval_s))
+                continue
             except UncertainOutcome as exc:
                 say(f"{what}: outcome unknown ({exc}); checking the provider before trying again")
                 time.sleep(self.create_retry_wait_s * attempt)
@@ -476,7 +496,7 @@ def upload_name(content_sha256: str, path: Path) -> str:
 
 def _uncertain(exc: Any) -> bool:
     """Whether a failed create/upload may still have taken effect: 5xx, 408 and 409 may come
-    after the work was done; 429 and other 4xx are refusals."""
+    after the work was done; other 4xx are refusals (429 is handled before: sent again later)."""
     status = getattr(exc, "status_code", None)
     return status is None or status >= 500 or status in (408, 409)
 
