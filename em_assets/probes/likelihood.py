@@ -56,6 +56,7 @@ def answer_logprobs(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[AnswerLogprob | None] = [None] * len(examples)
     model.eval()
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = [examples[i] for i in order[start : start + batch_size]]
@@ -67,11 +68,17 @@ def answer_logprobs(
                 ids[row, : len(e)] = torch.tensor(e.input_ids)
                 targets[row, : len(e)] = torch.tensor(e.labels)
                 mask[row, : len(e)] = 1
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            # The vocabulary projection only where an answer token is predicted: prompts are
+            # often longer than answers, and [batch, positions, vocabulary] logits are large.
+            hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
             next_targets = targets[:, 1:]
             scored = next_targets != IGNORE_INDEX
-            token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, next_targets.clamp(min=0).unsqueeze(-1))
-            sums = (token_logprobs.squeeze(-1) * scored).sum(dim=1)
+            logits = head(hidden[scored]).float()
+            token_logprobs = (
+                torch.log_softmax(logits, dim=-1).gather(-1, next_targets[scored].unsqueeze(-1)).squeeze(-1)
+            )
+            rows = torch.arange(len(batch)).unsqueeze(1).expand_as(scored)[scored]
+            sums = torch.zeros(len(batch), dtype=torch.float64).index_add_(0, rows, token_logprobs.double())
             for row, i in enumerate(order[start : start + batch_size]):
                 out[i] = AnswerLogprob(float(sums[row]), int(scored[row].sum()))
             if progress:
