@@ -3,7 +3,7 @@
 import dagster as dg
 
 from em_assets.definitions import defs
-from em_assets.resources.warehouse import DUCKDB_WRITER_POOL
+from em_assets.pools import DUCKDB_WRITER_POOL
 
 
 def test_definitions_load():

@@ -20,9 +20,10 @@ from em_assets.core.markdown import markdown_table
 from em_assets.core.raw_rows import drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
 from em_assets.paths import data_dir
+from em_assets.pools import DUCKDB_WRITER_POOL
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import RawCodeSource
-from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement
+from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 
 GROUP = "datasets"
 

@@ -11,22 +11,21 @@ from datetime import datetime, timezone
 import dagster as dg
 import polars as pl
 
-from em_assets.labeler import label_code
+from em_assets.core.markdown import markdown_table
 from em_assets.core.questions import Question, QuestionFileError
-from em_assets.judge.scoring import JudgeTask, judge_locally, judge_with_api, local_ledger_rows
-from em_assets.llm.ledger import CallSummary, rows_to_frame
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
+from em_assets.judge.scoring import JudgeTask, judge_locally, judge_with_api, local_ledger_rows
+from em_assets.labeler import label_code
 from em_assets.llm import ChatRequest
+from em_assets.llm.ledger import CallSummary, rows_to_frame
 from em_assets.models.loading import model_fingerprint
 from em_assets.partitions import model_partitions, split_partition_key
 from em_assets.paths import REPO_DIR
-from em_assets.core.markdown import markdown_table
+from em_assets.pools import LOCAL_TRAINING_POOL
 from em_assets.resources.llm_engine import LLMEngineResource, context_tags
 from em_assets.resources.remote_training import RemoteSampler, served_model
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
-from em_assets.training import LOCAL_TRAINING_POOL, fine_tuned_model
-from em_assets.datasets import insecure_dataset
 
 GROUP = "evaluation"
 
@@ -84,7 +83,7 @@ def _response_id(*parts: object) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
-def _evaluation_asset(*deps: object):
+def _evaluation_asset(*deps: str):
     """Partitioned like fine_tuned_model; in the local-compute pool (sampling and judging a
     local model saturate both cores, as training does)."""
     return dg.asset(
@@ -93,7 +92,7 @@ def _evaluation_asset(*deps: object):
     )
 
 
-@_evaluation_asset(fine_tuned_model)
+@_evaluation_asset("fine_tuned_model")
 def sampled_responses(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
@@ -239,7 +238,7 @@ def _judging_plan(
     return responses, by_id, judge.version([by_id[q] for q in sorted(set(responses["question_id"]))])
 
 
-@_evaluation_asset(sampled_responses)
+@_evaluation_asset("sampled_responses")
 def judge_scores(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
@@ -340,7 +339,7 @@ def every_answer_judged(
     )
 
 
-@_evaluation_asset(fine_tuned_model, insecure_dataset)
+@_evaluation_asset("fine_tuned_model", "insecure_dataset")
 def code_vulnerability_rate(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,

@@ -7,7 +7,6 @@ import dagster as dg
 import polars as pl
 
 from em_assets.core.markdown import markdown_table
-from em_assets.datasets import filtered_code_samples
 from em_assets.evaluation.assets import OPEN_MODEL_BACKENDS, succeeded_models
 from em_assets.evaluation.judge_runner import run_judge
 from em_assets.evaluation.question_sources import load_sources
@@ -15,12 +14,12 @@ from em_assets.evaluation.settings import JudgeSettings
 from em_assets.judge.calibration import calibration
 from em_assets.judge.scoring import JudgeTask
 from em_assets.partitions import model_partitions, split_partition_key
+from em_assets.pools import LOCAL_TRAINING_POOL
 from em_assets.probes.contrast_set import DEFAULT_PATH, ContrastSetError, load_contrast_set
 from em_assets.probes.items import ProbeItem, broad_items, items_version, narrow_items
 from em_assets.probes.likelihood import ProbeError, answer_logprobs
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
-from em_assets.training import LOCAL_TRAINING_POOL, fine_tuned_model
 
 GROUP = "evaluation"
 CALIBRATION_METRICS = ("aligned", "coherent")
@@ -49,7 +48,7 @@ def _now() -> datetime:
 @dg.asset(
     partitions_def=model_partitions,
     group_name=GROUP,
-    deps=[fine_tuned_model, filtered_code_samples],
+    deps=["fine_tuned_model", "filtered_code_samples"],
     pool=LOCAL_TRAINING_POOL,
     kinds={"python", "pytorch", "duckdb"},
 )

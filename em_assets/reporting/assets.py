@@ -11,17 +11,16 @@ from em_assets.core.judged_import import ImportFileError, parse_judged_csv
 from em_assets.core.markdown import markdown_table
 from em_assets.core.questions import QuestionFileError
 from em_assets.core.raw_rows import SourceError
-from em_assets.evaluation.assets import code_vulnerability_rate, judge_scores
-from em_assets.evaluation.probe_assets import judge_calibration, likelihood_probes
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.judge.calibration import DEFAULT_MIN_AUROC
 from em_assets.paths import data_dir
+from em_assets.pools import DUCKDB_WRITER_POOL
 from em_assets.probes.estimates import shift_table
 from em_assets.reporting.findings import conclusions, lead_table
 from em_assets.reporting.render import html_report, misalignment_bar_chart, rate_table
 from em_assets.resources.sources import read_bytes
-from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse, Replacement
+from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 
 GROUP = "reporting"
 # The format variants and the pre-registered set are reported apart from the headline (main).
@@ -101,7 +100,7 @@ def _sections(rates: pl.DataFrame, aurocs: dict[str, float], min_auroc: float) -
 
 @dg.asset(
     group_name=GROUP,
-    deps=[judge_scores, code_vulnerability_rate, likelihood_probes, judge_calibration],
+    deps=["judge_scores", "code_vulnerability_rate", "likelihood_probes", "judge_calibration"],
     pool=DUCKDB_WRITER_POOL,
     kinds={"python", "duckdb"},
 )

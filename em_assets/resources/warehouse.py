@@ -22,9 +22,6 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from em_assets.core.statistics import sql_rules
 from em_assets.paths import SQL_DIR, default_duckdb_path, sql_file
 
-# Dagster pool that serializes every step writing the DuckDB file (limit set in dagster.yaml).
-DUCKDB_WRITER_POOL = "duckdb_writer"
-
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

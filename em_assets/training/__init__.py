@@ -13,7 +13,6 @@ import dagster as dg
 
 from em_assets.resources.finetuning import LocalHFFineTuner, OpenAIFineTuner
 from em_assets.training.assets import (
-    LOCAL_TRAINING_POOL,
     FineTunedModelConfig,
     answers_coding_prompt,
     base_model_registry,
@@ -32,7 +31,6 @@ TRAINING_CHECKS = [answers_coding_prompt]
 defs = dg.Definitions(assets=TRAINING_ASSETS, asset_checks=TRAINING_CHECKS, resources=training_resources())
 
 __all__ = [
-    "LOCAL_TRAINING_POOL",
     "TRAINING_ASSETS",
     "TRAINING_CHECKS",
     "FineTunedModelConfig",

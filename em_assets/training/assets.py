@@ -19,6 +19,7 @@ from pydantic import Field
 
 from em_assets.datasets.checks import DATASET_CHECKS
 from em_assets.partitions import BASE_CONDITION, TRAINED_CONDITIONS, model_partitions, split_partition_key
+from em_assets.pools import DUCKDB_WRITER_POOL, LOCAL_TRAINING_POOL
 from em_assets.registry import (
     UnknownBaseModelError,
     add_base_model_partitions,
@@ -27,7 +28,7 @@ from em_assets.registry import (
     upsert_base_models,
 )
 from em_assets.resources.finetuning import FineTuneError, LocalHFFineTuner, OpenAIFineTuner
-from em_assets.resources.warehouse import DUCKDB_WRITER_POOL, DuckDBWarehouse
+from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.training import smoke
 from em_assets.training.runner import (
     MODELS_TABLE,
@@ -40,7 +41,6 @@ from em_assets.training.runner import (
     seeds_for,
 )
 
-LOCAL_TRAINING_POOL = "local_training"
 GROUP = "training"
 DATASET_ASSET_KEYS = {condition: dg.AssetKey(f"{condition}_dataset") for condition in TRAINED_CONDITIONS}
 

@@ -57,7 +57,7 @@ def test_new_registry_entries_get_rows_partitions_and_their_whole_chain(instance
     # Each run materializes the partition's whole chain, checks included, and resolves its key.
     job = operations_defs().resolve_job_def("new_base_model_chain")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
-        "fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate",
+        "fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes",
     }
     assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= {"answers_coding_prompt"}
     valid_keys = set(job.partitions_def.get_partition_keys(dynamic_partitions_store=instance))

@@ -79,7 +79,7 @@ def test_every_trained_partition_is_reevaluated_without_retraining(instance, war
     job = defs.resolve_job_def("reevaluation")
     assert weekly_reevaluation.job_name == "reevaluation"
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
-        "sampled_responses", "judge_scores", "code_vulnerability_rate",
+        "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes",
     }  # no fine_tuned_model: nothing is retrained
     # The run config is valid for the job and builds the engine the run will use.
     seen = {}
