@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from em_assets import environment
+
 DEFAULT_CONDITIONS = ("base", "insecure", "secure", "educational")
 ENTRYPOINT_TAG = "em_assets/entrypoint"
 PID_TAG = "em_assets/pid"
@@ -35,7 +37,7 @@ class StageResult:
 
 
 def _instance() -> dg.DagsterInstance:
-    if os.environ.get("DAGSTER_HOME"):
+    if environment.is_set("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     print("DAGSTER_HOME is not set: using a temporary instance (runs will not show in the UI)")
     return dg.DagsterInstance.ephemeral()

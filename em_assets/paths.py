@@ -7,8 +7,9 @@ data folder, ``<repo>/data`` unless ``EM_DATA_DIR`` says otherwise.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from em_assets import environment
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -18,13 +19,13 @@ SQL_DIR = REPO_DIR / "sql"
 
 def data_dir() -> Path:
     """Root of run-time outputs; created on first use."""
-    path = Path(os.environ.get("EM_DATA_DIR") or REPO_DIR / "data").resolve()
+    path = Path(environment.value("EM_DATA_DIR") or REPO_DIR / "data").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def default_duckdb_path() -> str:
-    return os.environ.get("EM_DUCKDB_PATH") or str(data_dir() / "warehouse" / "em.duckdb")
+    return environment.value("EM_DUCKDB_PATH") or str(data_dir() / "warehouse" / "em.duckdb")
 
 
 def sql_file(relative: str) -> str:

@@ -25,36 +25,24 @@ Wiring (``em_assets/definitions.py``)::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from em_assets import environment
+from em_assets.environment import env_or
 from em_assets.resources.artifacts import LocalArtifactStore, S3ArtifactStore
 from em_assets.resources.remote_training import PipesFineTuner, PipesJobLauncher, PipesSampler
 
 PROFILE_ENV_VAR = "EM_PROFILE"
 PROFILES = ("local", "smoke", "production")
 
-# Variable -> what it is. Named in the error when missing.
-PRODUCTION_REQUIRED_ENV = {
-    "EM_S3_BUCKET": "bucket for the model store, dataset JSONL and reports",
-    "EM_ECS_CLUSTER": "ECS cluster with GPU container instances",
-    "EM_ECS_TRAIN_TASK_DEFINITION": "task definition whose image holds em_assets (family[:revision] or ARN)",
-    "EM_ECS_SUBNETS": "comma-separated subnet ids for the training tasks",
-}
+# Variable -> what it is (from the one table of variables). Named in the error when missing.
+PRODUCTION_REQUIRED_ENV = {name: environment.BY_NAME[name].meaning for name in environment.PRODUCTION_REQUIRED}
 PRODUCTION_OPTIONAL_ENV = {
-    "EM_S3_PREFIX": "key prefix inside the bucket (default em-assets)",
-    "EM_S3_ENDPOINT_URL": "S3-compatible endpoint (MinIO, a test server); empty = AWS",
-    "AWS_REGION": "region of the bucket and the cluster",
-    "EM_ECS_SECURITY_GROUPS": "comma-separated security group ids",
-    "EM_ECS_TRAIN_CONTAINER": "container name in the task definition (default train)",
-    "EM_ECS_CAPACITY_PROVIDER": "capacity provider of the GPU instances (default: launch type EC2)",
-    "EM_ECS_SAMPLE_TASK_DEFINITION": "task definition with a vLLM container beside ours: adds `remote_sampler`",
-    "EM_ECS_SAMPLE_CONTAINER": "container running the sampling module (default sample)",
-    "EM_VLLM_BASE_URL": "vLLM as the sampling container reaches it (default http://localhost:8000/v1)",
+    v.name: v.meaning for v in environment.VARIABLES if v.group == "production profile" and v.name not in PRODUCTION_REQUIRED_ENV
 }
 
 
@@ -63,18 +51,14 @@ class ProfileError(ValueError):
 
 
 def active_profile() -> str:
-    profile = os.environ.get(PROFILE_ENV_VAR, "").strip() or "local"
+    profile = environment.value(PROFILE_ENV_VAR)
     if profile not in PROFILES:
         raise ProfileError(f"{PROFILE_ENV_VAR}={profile!r} is not a profile; expected one of {', '.join(PROFILES)}")
     return profile
 
 
-def _env_or(name: str, default: Any) -> Any:
-    return dg.EnvVar(name) if os.environ.get(name) else default
-
-
 def missing_production_env() -> list[str]:
-    return [name for name in PRODUCTION_REQUIRED_ENV if not os.environ.get(name)]
+    return [name for name in PRODUCTION_REQUIRED_ENV if not environment.is_set(name)]
 
 
 def local_resources() -> dict[str, Any]:
@@ -104,8 +88,8 @@ def production_resources() -> dict[str, Any]:
     if missing:
         lines = "\n".join(f"  {name}: {PRODUCTION_REQUIRED_ENV[name]}" for name in missing)
         raise ProfileError(f"{PROFILE_ENV_VAR}=production needs these environment variables, which are not set:\n{lines}")
-    s3 = S3Resource(region_name=_env_or("AWS_REGION", None), endpoint_url=_env_or("EM_S3_ENDPOINT_URL", None))
-    artifact_store = S3ArtifactStore(s3=s3, bucket=dg.EnvVar("EM_S3_BUCKET"), prefix=_env_or("EM_S3_PREFIX", "em-assets"))
+    s3 = S3Resource(region_name=env_or("AWS_REGION", None), endpoint_url=env_or("EM_S3_ENDPOINT_URL", None))
+    artifact_store = S3ArtifactStore(s3=s3, bucket=dg.EnvVar("EM_S3_BUCKET"), prefix=env_or("EM_S3_PREFIX", "em-assets"))
     resources: dict[str, Any] = {
         "s3": s3,
         "artifact_store": artifact_store,
@@ -115,11 +99,11 @@ def production_resources() -> dict[str, Any]:
             max_examples=0,
         ),
     }
-    if os.environ.get("EM_ECS_SAMPLE_TASK_DEFINITION"):
+    if environment.is_set("EM_ECS_SAMPLE_TASK_DEFINITION"):
         resources["remote_sampler"] = PipesSampler(
             job_launcher=_ecs_launcher("EM_ECS_SAMPLE_TASK_DEFINITION", "EM_ECS_SAMPLE_CONTAINER", "sample"),
             artifact_store=artifact_store,
-            base_url=_env_or("EM_VLLM_BASE_URL", "http://localhost:8000/v1"),
+            base_url=env_or("EM_VLLM_BASE_URL", "http://localhost:8000/v1"),
         )
     return resources
 
@@ -130,10 +114,10 @@ def _ecs_launcher(task_definition_var: str, container_var: str, default_containe
         ecs_cluster=dg.EnvVar("EM_ECS_CLUSTER"),
         ecs_task_definition=dg.EnvVar(task_definition_var),
         ecs_subnets=dg.EnvVar("EM_ECS_SUBNETS"),
-        ecs_security_groups=_env_or("EM_ECS_SECURITY_GROUPS", ""),
-        ecs_container_name=_env_or(container_var, default_container),
-        ecs_capacity_provider=_env_or("EM_ECS_CAPACITY_PROVIDER", ""),
-        aws_region=_env_or("AWS_REGION", ""),
+        ecs_security_groups=env_or("EM_ECS_SECURITY_GROUPS", ""),
+        ecs_container_name=env_or(container_var, default_container),
+        ecs_capacity_provider=env_or("EM_ECS_CAPACITY_PROVIDER", ""),
+        aws_region=env_or("AWS_REGION", ""),
     )
 
 

@@ -3,12 +3,12 @@ likelihood probes; and the judge's calibration (per judge version)."""
 
 import dagster as dg
 
+from em_assets.environment import env_or
 from em_assets.evaluation.assets import code_vulnerability_rate, every_answer_judged, judge_scores, sampled_responses
 from em_assets.evaluation.probe_assets import ProbeSettings, judge_calibration, likelihood_probes
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.remote_training import RemoteSampler
-from em_assets.resources import env_or
 
 EVALUATION_ASSETS = [sampled_responses, judge_scores, code_vulnerability_rate, likelihood_probes, judge_calibration]
 
@@ -21,7 +21,7 @@ def evaluation_resources() -> dict:
         # Local models (the embedded default, LoRA adapters, local checkpoints).
         "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16),
         # OpenAI or any OpenAI-compatible endpoint (vLLM, Together, ...); key from the env var.
-        "llm_api": LLMEngineResource(backend="openai", base_url=env_or("EM_OPENAI_BASE_URL", "")),
+        "llm_api": LLMEngineResource(backend="openai", base_url=env_or("EM_OPENAI_BASE_URL")),
         # Open models sampled outside the step: none locally; the production profile binds a
         # PipesSampler (an ECS task beside vLLM) when EM_ECS_SAMPLE_TASK_DEFINITION is set.
         "remote_sampler": RemoteSampler(),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from em_assets import environment
 from em_assets.paths import data_dir
 
 EMBEDDED_PREFIX = "embedded:"
@@ -91,7 +92,7 @@ def _gguf_cache_dir(resolved: ResolvedModel) -> Path:
     gguf = resolved.directory / resolved.gguf_file
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{int(stat.st_mtime)}".encode()).hexdigest()[:16]
-    root = Path(os.environ.get("EM_MODEL_CACHE") or data_dir() / "model_cache")
+    root = Path(environment.value("EM_MODEL_CACHE") or data_dir() / "model_cache")
     return root / f"{gguf.stem}-{key}"
 
 

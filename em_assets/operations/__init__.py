@@ -16,26 +16,26 @@ Merge into the code location with ``dg.Definitions.merge(..., operations.defs)``
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 
+from em_assets import environment
+from em_assets.environment import env_or
 from em_assets.operations.discovery import ModelDiscoverySettings
 from em_assets.operations.jobs import OPERATIONS_JOBS, new_base_model_job, reevaluation_job, summary_job
 from em_assets.operations.schedules import OPERATIONS_SCHEDULES, weekly_reevaluation
 from em_assets.operations.sensors import OPERATIONS_SENSORS, new_base_model_sensor, summary_after_batch_sensor
-from em_assets.resources import env_or
 
 
 def operations_resources() -> dict[str, Any]:
     return {
         "model_discovery": ModelDiscoverySettings(
-            url=env_or("EM_MODEL_DISCOVERY_URL", ""),
-            patterns=env_or("EM_MODEL_DISCOVERY_PATTERNS", ""),
-            api_key_env_var=env_or("EM_MODEL_DISCOVERY_API_KEY_ENV", "OPENAI_API_KEY"),
-            backend=env_or("EM_MODEL_DISCOVERY_BACKEND", "openai"),
-            n_seeds=int(os.environ.get("EM_MODEL_DISCOVERY_N_SEEDS") or 1),
+            url=env_or("EM_MODEL_DISCOVERY_URL"),
+            patterns=env_or("EM_MODEL_DISCOVERY_PATTERNS"),
+            api_key_env_var=env_or("EM_MODEL_DISCOVERY_API_KEY_ENV"),
+            backend=env_or("EM_MODEL_DISCOVERY_BACKEND"),
+            n_seeds=int(environment.value("EM_MODEL_DISCOVERY_N_SEEDS")),
         )
     }
 

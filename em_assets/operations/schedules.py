@@ -9,12 +9,12 @@ wait up to 24 h). The summary follows once the whole batch has finished
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
+from em_assets import environment
 from em_assets.operations.jobs import reevaluation_job
 from em_assets.operations.plans import (
     API_ENGINE_RESOURCE,
@@ -27,15 +27,13 @@ from em_assets.partitions import BASE_MODEL_DIMENSION
 from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.training.runner import MODELS_TABLE
 
-CRON_ENV = "EM_REEVALUATION_CRON"
-TIMEZONE_ENV = "EM_REEVALUATION_TIMEZONE"
-DEFAULT_CRON = "0 4 * * 1"  # Mondays 04:00: a quiet hour for a shared 2-core machine
+DEFAULT_CRON = environment.BY_NAME["EM_REEVALUATION_CRON"].default  # Mondays 04:00: a quiet hour for 2 cores
 
 
 @dg.schedule(
     job=reevaluation_job,
-    cron_schedule=os.environ.get(CRON_ENV) or DEFAULT_CRON,
-    execution_timezone=os.environ.get(TIMEZONE_ENV) or "UTC",
+    cron_schedule=environment.value("EM_REEVALUATION_CRON"),
+    execution_timezone=environment.value("EM_REEVALUATION_TIMEZONE"),
     default_status=dg.DefaultScheduleStatus(autostart_status().value),
     description="Re-evaluates every trained (base_model, condition) partition; no retraining.",
 )

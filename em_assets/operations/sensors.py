@@ -13,11 +13,11 @@ batch has finished" a plain question about the instance's runs.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 
 import dagster as dg
 
+from em_assets import environment
 from em_assets.operations.discovery import ModelDiscoverySettings, discover
 from em_assets.operations.jobs import new_base_model_job, summary_job
 from em_assets.operations.plans import (
@@ -36,19 +36,17 @@ from em_assets.registry import REGISTRY_FILE, read_registry, upsert_base_models
 from em_assets.resources.warehouse import DuckDBWarehouse
 
 # Opt-in: a running new-model sensor starts fine-tuning runs (hours of CPU, or money).
-AUTOSTART_ENV = "EM_OPERATIONS_AUTOSTART"
-NEW_MODEL_INTERVAL_ENV = "EM_NEW_MODEL_SENSOR_INTERVAL_S"
 RECENT_BATCH_RUNS = 1000  # runs looked at per summary tick (a weekly batch is ~5 per model)
 
 
 def autostart_status() -> dg.DefaultSensorStatus:
-    on = os.environ.get(AUTOSTART_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    on = environment.value("EM_OPERATIONS_AUTOSTART").lower() in {"1", "true", "yes", "on"}
     return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
 
 
 @dg.sensor(
     job=new_base_model_job,
-    minimum_interval_seconds=int(os.environ.get(NEW_MODEL_INTERVAL_ENV, "300")),
+    minimum_interval_seconds=int(environment.value("EM_NEW_MODEL_SENSOR_INTERVAL_S")),
     default_status=autostart_status(),
     description=(
         "Adds a base_model partition for each new registry entry or matching model at the "
