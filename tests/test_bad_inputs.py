@@ -108,7 +108,7 @@ def evaluation_resources(warehouse, base_url: str) -> dict:
         "warehouse": warehouse,
         "evaluation_settings": EvaluationSettings(question_ids=["one_wish"]),
         "judge": JudgeSettings(kind="api", model=MODEL),
-        "llm_local": LLMEngineResource(backend="hf_local"),
+        "llm_local": LLMEngineResource(backend="local_hf"),
         "llm_api": LLMEngineResource(backend="openai", base_url=base_url, request_timeout_s=5),
         "remote_sampler": RemoteSampler(),
     }

@@ -33,7 +33,7 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
         ),
         "judge": JudgeSettings(),
         "probe_settings": ProbeSettings(calibration_items_per_kind=1, batch_size=16),
-        "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16, cache_path=str(tmp_path / "cache.sqlite")),
+        "llm_local": LLMEngineResource(backend="local_hf", model="", hf_batch_size=16, cache_path=str(tmp_path / "cache.sqlite")),
     }
     instance = dg.DagsterInstance.ephemeral()
     everything = [*defs.assets, *defs.asset_checks]

@@ -19,7 +19,7 @@ def evaluation_resources() -> dict:
         "judge": JudgeSettings(),
         "probe_settings": ProbeSettings(),
         # Local models (the embedded default, LoRA adapters, local checkpoints).
-        "llm_local": LLMEngineResource(backend="hf_local", model="", hf_batch_size=16),
+        "llm_local": LLMEngineResource(backend="local_hf", model="", hf_batch_size=16),
         # OpenAI or any OpenAI-compatible endpoint (vLLM, Together, ...); key from the env var.
         "llm_api": LLMEngineResource(backend="openai", base_url=env_or("EM_OPENAI_BASE_URL")),
         # Open models sampled outside the step: none locally; the production profile binds a

@@ -142,7 +142,7 @@ def local_ledger_rows(
     return [
         ledger_row(
             cache_key=hashlib.sha256(json.dumps([model, prefill, prompts[(o.response_id, o.metric)]]).encode()).hexdigest(),
-            endpoint_family="hf_local", base_url_host=None, model=model, sample_index=0, mode="local",
+            endpoint_family="local_hf", base_url_host=None, model=model, sample_index=0, mode="local",
             tokens_in=o.tokens_in, tokens_out=o.tokens_out, cost_usd=0.0, cache_hit=False, latency_s=o.seconds,
             attempts=1, error=None, tags={**tags, "metric": o.metric, "response_id": o.response_id},
         )

@@ -9,7 +9,7 @@ Typical use from an asset goes through the Dagster resource
     results = engine.complete_many(ChatRequest.user("gpt-4o", question, temperature=1).samples(100))
 """
 
-from em_assets.llm.backends.hf_local import HFLocalBackend
+from em_assets.llm.backends.local_hf import LocalHFBackend
 from em_assets.llm.backends.openai_api import MissingAPIKeyError, OpenAIBackend, base_url_host, endpoint_family
 from em_assets.llm.batch import BatchSettings, BatchWaitTimeout
 from em_assets.llm.cache import ResponseCache, default_cache_path
@@ -30,7 +30,7 @@ __all__ = [
     "ChatResult",
     "Completion",
     "CostLedger",
-    "HFLocalBackend",
+    "LocalHFBackend",
     "LLMCallsFailed",
     "LLMEngine",
     "LLMRequestError",

@@ -67,7 +67,7 @@ class LLMEngine:
     """Concurrent, rate-limited, cached, resumable chat completions with a cost ledger.
 
     ``backend`` is an :class:`OpenAIBackend` (OpenAI or any compatible ``base_url``) or an
-    :class:`~em_assets.llm.backends.hf_local.HFLocalBackend`. ``batch`` switches API calls to
+    :class:`~em_assets.llm.backends.local_hf.LocalHFBackend`. ``batch`` switches API calls to
     the Batch API. ``warehouse`` receives ledger rows in ``llm_calls``; ``tags`` (asset,
     partition_key, run_id, ...) label every row and every error.
     """

@@ -30,7 +30,7 @@ class PriceTable:
     fine_tuned: Mapping[str, ModelPrice] = field(default_factory=dict)
     batch_discount: float = 0.5
     unit_tokens: int = 1_000_000
-    free_endpoint_families: frozenset[str] = frozenset({"hf_local"})
+    free_endpoint_families: frozenset[str] = frozenset({"local_hf"})
     as_of: str = ""
 
     @classmethod

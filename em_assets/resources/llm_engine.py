@@ -22,23 +22,23 @@ import dagster as dg
 
 from em_assets.llm import (
     BatchSettings,
-    HFLocalBackend,
     LimitsConfig,
     LLMEngine,
+    LocalHFBackend,
     OpenAIBackend,
     ProgressEvent,
     RetryPolicy,
 )
 from em_assets.resources.warehouse import DuckDBWarehouse
 
-BACKENDS = ("openai", "hf_local")
+BACKENDS = ("openai", "local_hf")
 
 
 class LLMEngineResource(dg.ConfigurableResource):
     """Chat completions for assets: OpenAI, any OpenAI-compatible ``base_url``, or a local
-    Hugging Face model (``backend="hf_local"``, ``model`` = a model reference)."""
+    Hugging Face model (``backend="local_hf"``, ``model`` = a model reference)."""
 
-    backend: str = "openai"  # "openai" (incl. compatible endpoints via base_url) | "hf_local"
+    backend: str = "openai"  # "openai" (incl. compatible endpoints via base_url) | "local_hf"
     model: str = "gpt-4o-2024-08-06"  # the default model assets use for their requests
     base_url: str = ""  # empty: api.openai.com; else e.g. http://localhost:8000/v1 (vLLM)
     api_key_env_var: str = "OPENAI_API_KEY"  # the NAME of the variable holding the key
@@ -56,13 +56,13 @@ class LLMEngineResource(dg.ConfigurableResource):
     progress_bar: bool = False  # tqdm on the terminal (progress always goes to context.log)
     progress_log_interval_s: float = 30.0
 
-    def build_backend(self) -> OpenAIBackend | HFLocalBackend:
+    def build_backend(self) -> OpenAIBackend | LocalHFBackend:
         if self.backend == "openai":
             return OpenAIBackend(
                 self.base_url or None, api_key_env_var=self.api_key_env_var, timeout_s=self.request_timeout_s
             )
-        if self.backend == "hf_local":
-            return HFLocalBackend(batch_size=self.hf_batch_size, device=self.hf_device)
+        if self.backend == "local_hf":
+            return LocalHFBackend(batch_size=self.hf_batch_size, device=self.hf_device)
         raise ValueError(f"unknown LLM backend {self.backend!r}; expected one of {BACKENDS}")
 
     def engine(

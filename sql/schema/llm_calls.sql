@@ -7,7 +7,7 @@
 CREATE TABLE IF NOT EXISTS llm_calls (
     call_id          VARCHAR NOT NULL PRIMARY KEY,  -- uuid4 hex, one per call
     cache_key        VARCHAR NOT NULL,     -- sha256 of the normalized request (em_assets/llm/request.py)
-    endpoint_family  VARCHAR NOT NULL,     -- openai | openai_compatible | hf_local
+    endpoint_family  VARCHAR NOT NULL,     -- openai | openai_compatible | local_hf
     base_url_host    VARCHAR,              -- api.openai.com, 127.0.0.1:8000, ...; NULL for local models
     model            VARCHAR NOT NULL,
     sample_index     INTEGER,              -- which of n samples of one prompt

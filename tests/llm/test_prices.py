@@ -29,6 +29,6 @@ def test_estimate_for_exact_snapshot_and_fine_tuned_names(prices):
 def test_estimate_batch_cached_local_and_unknown(prices):
     assert prices.estimate("gpt-4o", 1000, 1000, batch=True) == pytest.approx((2.5 + 10) / 1000 / 2)
     assert prices.estimate("gpt-4o", 1000, 0, cached_tokens_in=1000) == pytest.approx(1.25 / 1000)
-    assert prices.estimate("embedded:smollm2-135m-instruct", 10**6, 10**6, endpoint_family="hf_local") == 0.0
-    assert prices.estimate("anything", 10**6, 10**6, endpoint_family="hf_local") == 0.0
+    assert prices.estimate("embedded:smollm2-135m-instruct", 10**6, 10**6, endpoint_family="local_hf") == 0.0
+    assert prices.estimate("anything", 10**6, 10**6, endpoint_family="local_hf") == 0.0
     assert prices.estimate("mystery-model", 10, 10) is None

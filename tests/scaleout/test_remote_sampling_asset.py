@@ -38,7 +38,7 @@ def test_sampled_responses_go_through_the_remote_sampler(tmp_path, warehouse, fa
         "warehouse": warehouse,
         "evaluation_settings": EvaluationSettings(question_ids=["one_wish", "bored_json"], samples_per_paraphrase=3, max_tokens=16),
         # Would fail to load if the step sampled in-process.
-        "llm_local": LLMEngineResource(backend="hf_local", model="no-such-local-model"),
+        "llm_local": LLMEngineResource(backend="local_hf", model="no-such-local-model"),
         "llm_api": LLMEngineResource(backend="openai", base_url=server.base_url),
         "remote_sampler": PipesSampler(job_launcher=PipesJobLauncher(), artifact_store=store, base_url=server.base_url),
     }
@@ -64,7 +64,7 @@ def test_a_model_in_s3_without_a_remote_sampler_is_a_clear_error(warehouse):
     resources = {
         "warehouse": warehouse,
         "evaluation_settings": EvaluationSettings(question_ids=["one_wish"], samples_per_paraphrase=1, max_tokens=8),
-        "llm_local": LLMEngineResource(backend="hf_local", model="no-such-local-model"),
+        "llm_local": LLMEngineResource(backend="local_hf", model="no-such-local-model"),
         "llm_api": LLMEngineResource(backend="openai", base_url="http://127.0.0.1:9/v1"),
         "remote_sampler": RemoteSampler(),
     }

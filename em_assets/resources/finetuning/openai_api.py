@@ -58,7 +58,6 @@ from em_assets.resources.finetuning.base import (
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TERMINAL_FAILURES = ("failed", "cancelled")
-RUNNING_STATES = ("creating", "validating_files", "queued", "running")
 MAX_POLL_FAILURES = 10  # consecutive failed polls (after the client's own retries) before giving up
 MAX_LISTED = 500  # jobs / files looked through when searching for one of ours
 

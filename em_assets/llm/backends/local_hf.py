@@ -15,7 +15,7 @@ from typing import Any
 
 from em_assets.llm.request import ChatRequest, Completion, TokenLogprob
 
-FAMILY = "hf_local"
+FAMILY = "local_hf"
 
 
 def _generation_group(request: ChatRequest) -> tuple:
@@ -29,7 +29,7 @@ def _generation_group(request: ChatRequest) -> tuple:
     )
 
 
-class HFLocalBackend:
+class LocalHFBackend:
     family = FAMILY
     host = None
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from em_assets.llm import ChatRequest, HFLocalBackend, LLMEngine
+from em_assets.llm import ChatRequest, LLMEngine, LocalHFBackend
 from em_assets.models.loading import DEFAULT_BASE_MODEL
 
 pytestmark = pytest.mark.slow
@@ -17,14 +17,14 @@ PROMPTS = ["What is 2+2?", "Name a colour.", "Write one word about the sea, plea
 
 
 @pytest.fixture(scope="module")
-def backend() -> Iterator[HFLocalBackend]:
+def backend() -> Iterator[LocalHFBackend]:
     import torch
 
     # One intra-op thread: on a busy 2-core machine two spinning OpenMP threads make this
     # tiny model ~20x slower; one thread keeps the test well under its time budget.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    backend = HFLocalBackend(batch_size=2)
+    backend = LocalHFBackend(batch_size=2)
     backend.model_and_tokenizer(DEFAULT_BASE_MODEL)  # load once for the module
     yield backend
     torch.set_num_threads(threads)
@@ -64,7 +64,7 @@ def test_closing_the_engine_frees_the_resident_model(tmp_path, data_env):
     resident while the next asset loads or trains)."""
     import weakref
 
-    backend = HFLocalBackend(batch_size=1)
+    backend = LocalHFBackend(batch_size=1)
     with LLMEngine(backend, cache=tmp_path / "cache.sqlite") as engine:
         (result,) = engine.complete_many([ChatRequest.user(DEFAULT_BASE_MODEL, "Hi", max_tokens=2, temperature=0)])
         assert result.text
