@@ -5,5 +5,6 @@
 - ``scoring``: judge tasks and outputs; scoring through the LLM engine (API) or locally.
 - ``versions``: the judge version (model + prompt hashes + prefill) that keys every score.
 
-The rubric text itself is data: each question's ``judge_prompts`` (em_assets/data/questions).
+- ``rubric``: the rubric of the built-in questions (em_main.yaml carries a copy per question).
+- ``calibration``: how far a judge can be trusted, from its scores on the contrast set.
 """
