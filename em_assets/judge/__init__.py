@@ -4,7 +4,6 @@
 - ``digits``: exact integer probabilities from a local model whose tokenizer writes digits.
 - ``scoring``: judge tasks and outputs; scoring through the LLM engine (API) or locally.
 - ``versions``: the judge version (model + prompt hashes + prefill) that keys every score.
-
 - ``rubric``: the rubric of the built-in questions (em_main.yaml carries a copy per question).
 - ``calibration``: how far a judge can be trusted, from its scores on the contrast set.
 """

@@ -15,9 +15,9 @@ from em_assets.llm.batch import BatchSettings, BatchWaitTimeout
 from em_assets.llm.cache import ResponseCache, default_cache_path
 from em_assets.llm.engine import LLMEngine, run_sync
 from em_assets.llm.ledger import LEDGER_TABLE, CallSummary, CostLedger, cost_by_asset
-from em_assets.llm.limits import LimitsConfig, RateGate, TokenBucket, parse_ratelimit_headers, parse_retry_after
 from em_assets.llm.prices import ModelPrice, PriceTable
 from em_assets.llm.progress import ProgressEvent
+from em_assets.llm.rate_limiter import LimitsConfig, RateGate, TokenBucket, parse_ratelimit_headers, parse_retry_after
 from em_assets.llm.request import ChatRequest, ChatResult, Completion, TokenLogprob, cache_key
 from em_assets.llm.retry import LLMCallsFailed, LLMRequestError, RetryPolicy
 

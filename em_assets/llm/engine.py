@@ -24,9 +24,9 @@ from em_assets.llm.backends.openai_api import OpenAIBackend
 from em_assets.llm.batch import BatchRunner, BatchSettings
 from em_assets.llm.cache import ResponseCache
 from em_assets.llm.ledger import CallSummary, CostLedger, ledger_row
-from em_assets.llm.limits import LimitsConfig, RateGate, parse_ratelimit_headers
 from em_assets.llm.prices import PriceTable
 from em_assets.llm.progress import Progress, ProgressEvent
+from em_assets.llm.rate_limiter import LimitsConfig, RateGate, parse_ratelimit_headers
 from em_assets.llm.request import ChatRequest, ChatResult, Completion, cache_key, estimate_prompt_tokens
 from em_assets.llm.retry import (
     LLMCallsFailed,

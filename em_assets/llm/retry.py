@@ -18,7 +18,7 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_random_exponential
 
-from em_assets.llm.limits import parse_retry_after
+from em_assets.llm.rate_limiter import parse_retry_after
 from em_assets.llm.request import InvalidResponseError
 from em_assets.redaction import describe_provider_error, redact  # noqa: F401 - redact: imported from here too
 

@@ -37,7 +37,7 @@ import dagster as dg
 from pydantic import Field
 
 from em_assets.core.training_data import CostEstimate, TrainingDataError, estimate_training_cost, file_sha256
-from em_assets.llm.limits import parse_retry_after
+from em_assets.llm.rate_limiter import parse_retry_after
 from em_assets.redaction import (
     describe_provider_error,
     provider_errors_redacted,

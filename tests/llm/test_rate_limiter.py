@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from em_assets.llm.limits import (
+from em_assets.llm.rate_limiter import (
     LimitsConfig,
     RateGate,
     RateLimitInfo,
