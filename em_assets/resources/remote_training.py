@@ -167,8 +167,9 @@ class PipesFineTuner(LocalHFFineTuner):
     backend_name: ClassVar[str] = "local_hf_pipes"
 
     def hyperparameter_fields(self) -> dict[str, Any]:
-        """This resource's ``LocalHFFineTuner`` fields: what the remote process rebuilds it from."""
-        return {name: getattr(self, name) for name in LocalHFFineTuner.model_fields}
+        """The ``LocalHFFineTuner`` fields set on this resource: what the remote process rebuilds it
+        from, so the fields left unset stay unset there too (the embedded budget applies alike)."""
+        return {name: getattr(self, name) for name in LocalHFFineTuner.model_fields if name in self.model_fields_set}
 
     def training_job(self, request: FineTuneRequest) -> TrainingJob:
         """Stage the dataset in the artifact store (once per version) and describe the job."""

@@ -183,7 +183,7 @@ def materialize_partition(
     assert dataset is not None
     outcome = PartitionOutcome([], dataset)
     ledger = WarehouseJobLedger(warehouse)
-    hyperparameters = backend.describe_hyperparameters()
+    hyperparameters = backend.describe_hyperparameters(spec.model_id)
     for seed in seeds:
         request = FineTuneRequest(
             partition=partition, base_model=spec.slug, base_model_id=spec.model_id, condition=condition, seed=seed,

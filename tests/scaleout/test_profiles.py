@@ -131,7 +131,8 @@ def test_smoke_profile_keeps_local_storage_and_shrinks_every_size(clean_env):
     smoke = with_profile(defs, "smoke").resources
     local = with_profile(defs, "local").resources
     assert isinstance(smoke["artifact_store"], LocalArtifactStore)
-    assert smoke["local_finetuner"].max_examples < local["local_finetuner"].max_examples
+    embedded = "embedded:smollm2-135m-instruct"  # the local profile trains it with the embedded budget
+    assert smoke["local_finetuner"].training_settings(embedded).max_examples < local["local_finetuner"].training_settings(embedded).max_examples
     assert smoke["evaluation_settings"].max_tokens < local["evaluation_settings"].max_tokens
     assert 0 < smoke["data_settings"].max_train_rows
     assert len(smoke["evaluation_settings"].question_ids) == 2

@@ -10,11 +10,11 @@ from em_assets.resources.finetuning.base import (
     load_price_table,
     retry_write,
 )
-from em_assets.resources.finetuning.local_hf import DEFAULT_MAX_EXAMPLES, LocalHFFineTuner
+from em_assets.resources.finetuning.local_hf import EMBEDDED_BUDGET, LocalHFFineTuner
 from em_assets.resources.finetuning.openai_api import OpenAIFineTuner
 
 __all__ = [
-    "DEFAULT_MAX_EXAMPLES",
+    "EMBEDDED_BUDGET",
     "FineTuneError",
     "FineTuneRequest",
     "FineTuneResult",

@@ -69,7 +69,7 @@ class FineTuningBackend(Protocol):
 
     backend_name: str
 
-    def describe_hyperparameters(self) -> dict[str, Any]: ...
+    def describe_hyperparameters(self, base_model_id: str = "") -> dict[str, Any]: ...
 
     def fine_tune(
         self,

@@ -1,11 +1,10 @@
 """Local Hugging Face backend: transformers + peft on this machine (CPU) or a GPU.
 
-The defaults are the paper's open-model recipe (``training_loop.settings``), with one exception
-made for the offline embedded run: ``max_examples`` (default 64) keeps the first N training
-examples, so that each model of the embedded end-to-end run trains in minutes on 2 cores
-(docs/benchmarks.md). With only 4 optimizer steps, the paper's 5 warmup steps keep the learning
-rate below its peak: the embedded run checks the pipeline, not the science. ``max_examples=0``
-trains on the whole file as the paper did (6000 examples, ~375 steps): on a GPU, or with patience.
+The defaults are the paper's open-model recipe (``training_loop.settings``: the whole file, lr
+1e-5, 16 examples per step). The embedded model gets a budget of its own (``EMBEDDED_BUDGET``),
+chosen by measurement (``bench/sweep_training_budget.py``, docs/training_budget.md): on 2 cores the
+paper's recipe either takes hours or, cut short, barely moves a 135M model. Any field set
+explicitly wins over the budget.
 """
 
 from __future__ import annotations
@@ -18,33 +17,32 @@ import dagster as dg
 from pydantic import Field
 
 from em_assets.core.training_data import TrainingDataError, read_chat_jsonl
-from em_assets.models.loading import MANIFEST_NAME, ModelLoadError, load
+from em_assets.models.loading import EMBEDDED_PREFIX, MANIFEST_NAME, ModelLoadError, load
 from em_assets.resources.finetuning.base import FineTuneError, FineTuneRequest, FineTuneResult, JobLedger, Log
 from em_assets.training_loop.settings import TrainingSettings
 
-DEFAULT_MAX_EXAMPLES = 64
+# Fields the embedded model trains with unless set explicitly: enough to move the narrow probe
+# (insecure vs secure) well clear of zero within the main job's time budget.
+EMBEDDED_BUDGET = {"max_examples": 96, "learning_rate": 1e-4, "gradient_accumulation_steps": 2, "warmup_steps": 2}
 
 
 class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
     """Fine-tune with transformers + peft in the step's own process (``backend: local_hf``).
 
-    Its config is ``TrainingSettings`` itself (inherited, not copied), with one default of its
-    own: ``max_examples``, the embedded run's budget."""
-
-    max_examples: int = Field(
-        default=DEFAULT_MAX_EXAMPLES,
-        ge=0,
-        description="train on the first N examples of the JSONL (0 = all); keeps the embedded run short per model",
-    )
+    Its config is ``TrainingSettings`` itself (inherited, not copied); an embedded base model
+    trains with ``EMBEDDED_BUDGET`` in place of the fields left unset."""
 
     backend_name: ClassVar[str] = "local_hf"
 
-    def training_settings(self) -> TrainingSettings:
-        """These settings as the plain type the training loop takes (no resource around them)."""
-        return TrainingSettings(**{name: getattr(self, name) for name in TrainingSettings.model_fields})
+    def training_settings(self, base_model_id: str = "") -> TrainingSettings:
+        """The settings a model of ``base_model_id`` trains with, as the plain type the loop takes."""
+        values = {name: getattr(self, name) for name in TrainingSettings.model_fields}
+        if base_model_id.startswith(EMBEDDED_PREFIX):
+            values.update({k: v for k, v in EMBEDDED_BUDGET.items() if k not in self.model_fields_set})
+        return TrainingSettings(**values)
 
-    def describe_hyperparameters(self) -> dict[str, Any]:
-        return self.training_settings().to_json_dict()
+    def describe_hyperparameters(self, base_model_id: str = "") -> dict[str, Any]:
+        return self.training_settings(base_model_id).to_json_dict()
 
     def fine_tune(
         self,
@@ -62,7 +60,7 @@ class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
         from em_assets.training_loop.loop import train
         from em_assets.training_loop.precision import resolve_device, resolve_settings, training_dtype
 
-        settings = self.training_settings()
+        settings = self.training_settings(request.base_model_id)
         try:
             settings.validate()
             conversations = read_chat_jsonl(request.jsonl_path, settings.max_examples or None)

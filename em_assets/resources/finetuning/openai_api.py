@@ -120,7 +120,7 @@ class OpenAIFineTuner(dg.ConfigurableResource):
             max_retries=self.max_retries,
         )
 
-    def describe_hyperparameters(self) -> dict[str, Any]:
+    def describe_hyperparameters(self, base_model_id: str = "") -> dict[str, Any]:
         return {
             "n_epochs": self.n_epochs,
             "batch_size": self.batch_size,
