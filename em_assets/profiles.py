@@ -67,6 +67,7 @@ def local_resources() -> dict[str, Any]:
 
 
 def smoke_resources() -> dict[str, Any]:
+    from em_assets.evaluation.probe_assets import ProbeSettings
     from em_assets.evaluation.settings import EvaluationSettings
     from em_assets.resources.finetuning.local_hf import LocalHFFineTuner
     from em_assets.resources.settings import DataLayerSettings
@@ -77,6 +78,7 @@ def smoke_resources() -> dict[str, Any]:
         "local_finetuner": LocalHFFineTuner(
             max_examples=4, per_device_batch_size=1, gradient_accumulation_steps=2, warmup_steps=0, max_length=384
         ),
+        "probe_settings": ProbeSettings(calibration_items_per_kind=1),
         "evaluation_settings": EvaluationSettings(
             question_ids=["one_wish", "bored_json"], samples_per_paraphrase=5, max_tokens=12, code_prompts=2, code_max_tokens=24
         ),

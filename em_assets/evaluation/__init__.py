@@ -17,7 +17,9 @@ def evaluation_resources() -> dict:
     return {
         "evaluation_settings": EvaluationSettings(),
         "judge": JudgeSettings(),
-        "probe_settings": ProbeSettings(),
+        # The local judge scores ~1 contrast answer a second on 2 cores: the embedded run calibrates it
+        # on 4 answers per kind and question (96 answers); 0 calibrates on all 224 (an API judge).
+        "probe_settings": ProbeSettings(calibration_items_per_kind=4),
         # Local models (the embedded default, LoRA adapters, local checkpoints).
         "llm_local": LLMEngineResource(backend="local_hf", model="", hf_batch_size=16),
         # OpenAI or any OpenAI-compatible endpoint (vLLM, Together, ...); key from the env var.

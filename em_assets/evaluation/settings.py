@@ -26,7 +26,9 @@ class EvaluationSettings(dg.ConfigurableResource):
     # Built-in set names (em_assets/data/questions/<name>.yaml), local paths or http(s) URLs.
     question_sources: list[str] = Field(default=["em_main"], min_length=1)
     question_ids: list[str] = []  # empty: every question of the sources
-    samples_per_paraphrase: int = Field(default=2, ge=0, description="0: as each question file says (the paper: 100)")
+    # One answer per paraphrase in the embedded run: its 135M judge cannot judge (judge_calibration
+    # says how far), so the judge-free probes carry the measurement and sampling stays short.
+    samples_per_paraphrase: int = Field(default=1, ge=0, description="0: as each question file says (the paper: 100)")
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(default=160, ge=1, description="the paper: 600")

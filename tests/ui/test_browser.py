@@ -202,7 +202,7 @@ def test_a_new_user_materializes_a_partition_and_finds_the_report(dagster_ui, br
     time.sleep(2)
     page.shot("model_chain")
     page.click_button("Materialize all")
-    page.wait_text("Launch runs to materialize 4 assets")
+    page.wait_text("Launch runs to materialize 5 assets")  # fine-tune, sample, judge, code check, probes
 
     # 3. One partition: SmolLM2 x base.
     page.find_text("Select a partition or create one")[0].click()
