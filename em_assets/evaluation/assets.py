@@ -13,17 +13,17 @@ import polars as pl
 
 from em_assets.core.markdown import markdown_table
 from em_assets.core.questions import Question, QuestionFileError
+from em_assets.evaluation.judge_runner import run_judge
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
-from em_assets.judge.scoring import JudgeTask, judge_locally, judge_with_api, local_ledger_rows
+from em_assets.judge.scoring import JudgeTask
 from em_assets.labeler import label_code
 from em_assets.llm import ChatRequest
-from em_assets.llm.ledger import CallSummary, rows_to_frame
 from em_assets.models.loading import model_fingerprint
 from em_assets.partitions import model_partitions, split_partition_key
 from em_assets.paths import REPO_DIR
 from em_assets.pools import LOCAL_TRAINING_POOL
-from em_assets.resources.llm_engine import LLMEngineResource, context_tags
+from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.remote_training import RemoteSampler, served_model
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 
@@ -264,22 +264,7 @@ def judge_scores(
         if (r["response_id"], metric) not in done
     ]
     context.log.info(f"judge {version}: {len(tasks)} to score, {len(done)} already scored")
-    calls_metadata: dict[str, float] = {}
-    if judge.kind == "local_digit":
-        outputs = judge_locally(tasks, judge.model, judge.assistant_prefill, judge.word_judge_max_tokens, log=context.log.info)
-        # The local judge does not go through the engine; its work goes to the ledger here, before
-        # the scores, so a crash in between shows the work twice rather than not at all.
-        rows = local_ledger_rows(tasks, outputs, judge.model, judge.assistant_prefill,
-                                 {**context_tags(context), "judge_version": version})
-        warehouse.append("llm_calls", rows_to_frame(rows))
-        calls = CallSummary()
-        for row in rows:
-            calls.add(row)
-        calls_metadata = {k: v for k, v in calls.as_metadata().items() if isinstance(v, (int, float))}
-    else:
-        with llm_api.engine(context, warehouse=warehouse) as engine:
-            outputs = judge_with_api(tasks, engine, judge.model, judge.word_judge_max_tokens)
-            calls_metadata = {k: v for k, v in engine.summary().as_metadata().items() if isinstance(v, (int, float))}
+    outputs, calls_metadata = run_judge(context, tasks, judge, llm_api, warehouse, version)
     info = {r["response_id"]: r for r in responses.iter_rows(named=True)}
     now = _now()
     new = pl.DataFrame(
