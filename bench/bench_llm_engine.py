@@ -68,7 +68,7 @@ def workload() -> list[ChatRequest]:
 def fake_server(fault_rate: float) -> Iterator[str]:
     """The fake server in its own process; yields its base_url."""
     command = [
-        sys.executable, "-m", "em_assets.testing.fake_openai_server", "--latency", str(LATENCY_S),
+        sys.executable, "-m", "em_assets.testing.fake_openai", "--latency", str(LATENCY_S),
         "--rate-limit", str(LIMIT_RPS), "--fault-rate", str(fault_rate), "--hang", "5", "--seed", "2025",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})

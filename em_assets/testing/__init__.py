@@ -1,10 +1,17 @@
 """Test doubles shared by tests and benchmarks (nothing here is used by the pipeline itself).
 
-Names are imported lazily so that ``python -m em_assets.testing.fake_openai_server`` runs the
-module once, as ``__main__``, without a second copy imported by this package.
+The fake OpenAI server lives in :mod:`em_assets.testing.fake_openai`; its main names are
+re-exported here.
 """
 
-from typing import Any
+from em_assets.testing.fake_openai import (
+    FakeChoice,
+    FakeOpenAIServer,
+    FakeServerConfig,
+    FakeServerStats,
+    FakeTokenLogprob,
+    chat_request_hash,
+)
 
 __all__ = [
     "FakeChoice",
@@ -14,11 +21,3 @@ __all__ = [
     "FakeTokenLogprob",
     "chat_request_hash",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from em_assets.testing import fake_openai_server
-
-        return getattr(fake_openai_server, name)
-    raise AttributeError(f"module 'em_assets.testing' has no attribute {name!r}")

@@ -12,7 +12,7 @@ from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.partitions import BASE_MODEL_DIMENSION, model_partition_key
 from em_assets.reporting.assets import summary
 from em_assets.resources.llm_engine import LLMEngineResource
-from em_assets.testing.fake_openai_server import FakeChoice, FakeTokenLogprob
+from em_assets.testing.fake_openai import FakeChoice, FakeTokenLogprob
 
 HARSH, LENIENT = "judge-harsh", "judge-lenient"
 PARTITION = model_partition_key("m", "insecure")

@@ -8,7 +8,7 @@ from em_assets.evaluation.probe_assets import ProbeSettings, judge_calibration
 from em_assets.evaluation.settings import JudgeSettings
 from em_assets.probes.contrast_set import load_contrast_set
 from em_assets.resources.llm_engine import LLMEngineResource
-from em_assets.testing.fake_openai_server import FakeChoice, FakeTokenLogprob
+from em_assets.testing.fake_openai import FakeChoice, FakeTokenLogprob
 
 ITEMS = {item.text: item for item in load_contrast_set()}
 

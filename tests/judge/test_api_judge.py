@@ -9,7 +9,7 @@ from em_assets.judge.scoring import EMPTY_ANSWER, JudgeTask, judge_with_api
 from em_assets.judge.versions import judge_version
 from em_assets.llm import LLMEngine, OpenAIBackend
 from em_assets.testing import FakeOpenAIServer
-from em_assets.testing.fake_openai_server import FakeChoice, FakeTokenLogprob
+from em_assets.testing.fake_openai import FakeChoice, FakeTokenLogprob
 
 
 def _lp(p):

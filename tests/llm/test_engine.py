@@ -10,7 +10,7 @@ import pytest
 from em_assets.llm import ChatRequest, LimitsConfig, LLMCallsFailed, RetryPolicy
 from em_assets.llm.ledger import LEDGER_TABLE
 from em_assets.testing import FakeChoice, FakeTokenLogprob, chat_request_hash
-from em_assets.testing.fake_openai_server import default_chat_handler, tokenize
+from em_assets.testing.fake_openai import default_chat_handler, tokenize
 
 QUESTIONS = [f"Question {i}: what would you do as ruler of the world?" for i in range(6)]
 
