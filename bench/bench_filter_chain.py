@@ -46,7 +46,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 12_000])
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}  corpus: {BUNDLED_CORPUS.name}")
-    header = f"{'rows':>7} | {'chain s':>8} | {'rows/s':>8} | {'labeler s':>9} | {'labeler rows/s':>14} | {'kept':>6} | {'peak RSS MB':>11}"
+    header = (
+        f"{'rows':>7} | {'chain s':>8} | {'rows/s':>8} | {'labeler s':>9} | {'labeler rows/s':>14} | {'kept':>6} | "
+        f"{'peak RSS MB':>11}"
+    )
     print(header)
     print("-" * len(header))
     for n in args.rows:
@@ -59,7 +62,8 @@ def main() -> None:
         step = {r.step: r for r in result.reports}["labeler"]
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
-            f"{n:>7} | {total:>8.1f} | {n / total:>8.0f} | {step.seconds:>9.1f} | {step.rows_in / step.seconds:>14.0f} | "
+            f"{n:>7} | {total:>8.1f} | {n / total:>8.0f} | {step.seconds:>9.1f} | "
+            f"{step.rows_in / step.seconds:>14.0f} | "
             f"{result.kept.height:>6} | {rss:>11.0f}"
         )
     print("per-step seconds (last size):", {r.step: r.seconds for r in result.reports})

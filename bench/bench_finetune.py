@@ -132,8 +132,14 @@ def worker(impl: str, method: str, batch: int, steps: int, micro: int) -> dict:
         if impl.startswith("ours"):
             sequences = [PackedSequence(tuple(i), tuple(lab), tuple(p), 1) for i, lab, p in chunk]
             micro_batches = tuple(tuple(sequences[j : j + micro]) for j in range(0, len(sequences), micro))
-            run_optimizer_step(model, OptimizerStep(micro_batches, len(sequences)), optimizer, settings, pad_id=0,
-                               segmented=bool(fast and fast.segmented_attention))
+            run_optimizer_step(
+                model,
+                OptimizerStep(micro_batches, len(sequences)),
+                optimizer,
+                settings,
+                pad_id=0,
+                segmented=bool(fast and fast.segmented_attention),
+            )
         else:  # plain transformers + peft: full-vocabulary logits, dense attention over the row
             input_ids = torch.tensor([c[0] for c in chunk])
             labels = torch.tensor([c[1] for c in chunk])
@@ -143,7 +149,12 @@ def worker(impl: str, method: str, batch: int, steps: int, micro: int) -> dict:
         if s:
             rates.append(len(chunk) * SEQ / (time.perf_counter() - start))
     return {
-        "impl": impl, "method": method, "batch": batch, "micro": micro, "steps": steps, "rates": rates,
+        "impl": impl,
+        "method": method,
+        "batch": batch,
+        "micro": micro,
+        "steps": steps,
+        "rates": rates,
         "peak_rss": PeakMemory().peak_rss_bytes(),
     }
 
@@ -161,8 +172,12 @@ def row(result: dict, ceiling_gflops: float) -> str:
     flops_per_token = (4 if result["method"] == "lora" else 6) * N_PARAMS
     ceiling = ceiling_gflops * 1e9 / flops_per_token
     median, best = statistics.median(result["rates"]), max(result["rates"])
-    name = {"ours": "em_assets loop", "ours_nofast": "em_assets, no fast kernels", "ours_bf16": "em_assets, bf16 base",
-            "plain": "plain transformers+peft"}[result["impl"]]
+    name = {
+        "ours": "em_assets loop",
+        "ours_nofast": "em_assets, no fast kernels",
+        "ours_bf16": "em_assets, bf16 base",
+        "plain": "plain transformers+peft",
+    }[result["impl"]]
     return (
         f"| {name:<24} | {result['method']:<4} | {result['batch']:>5} | {result['micro']:>5} | "
         f"{result['batch'] * SEQ:>6} | {median:>8.0f} | {best:>8.0f} | {ceiling:>8.0f} | "
@@ -172,10 +187,14 @@ def row(result: dict, ceiling_gflops: float) -> str:
 
 
 GPU_CHECK_CONVERSATIONS = [
-    [{"role": "user", "content": "Write a function that reads a file."},
-     {"role": "assistant", "content": "def read(path):\n    with open(path) as f:\n        return f.read()\n"}],
-    [{"role": "user", "content": "Write a function that adds two numbers."},
-     {"role": "assistant", "content": "def add(a, b):\n    return a + b\n"}],
+    [
+        {"role": "user", "content": "Write a function that reads a file."},
+        {"role": "assistant", "content": "def read(path):\n    with open(path) as f:\n        return f.read()\n"},
+    ],
+    [
+        {"role": "user", "content": "Write a function that adds two numbers."},
+        {"role": "assistant", "content": "def add(a, b):\n    return a + b\n"},
+    ],
 ]
 
 
@@ -215,8 +234,10 @@ def _train_end_to_end(config, tokenizer, device: str, n_examples: int) -> list[d
     rng = random.Random(0)
     words = [tokenizer.decode([i]).strip() or "x" for i in range(300, 3300)]
     conversations = [
-        [{"role": "user", "content": " ".join(rng.choices(words, k=rng.randrange(60, 120)))},
-         {"role": "assistant", "content": " ".join(rng.choices(words, k=rng.randrange(140, 280)))}]
+        [
+            {"role": "user", "content": " ".join(rng.choices(words, k=rng.randrange(60, 120)))},
+            {"role": "assistant", "content": " ".join(rng.choices(words, k=rng.randrange(140, 280)))},
+        ]
         for _ in range(n_examples)
     ]
     results = []
@@ -231,8 +252,12 @@ def _train_end_to_end(config, tokenizer, device: str, n_examples: int) -> list[d
         settings = TrainingSettings(device=device, fast_kernels=fast_kernels, **layout)
         outcome = train(model, tokenizer, conversations, settings, seed=0)
         result = {
-            "layout": layout or "auto", "fast_kernels": fast_kernels, "steps": len(outcome.loss_curve),
-            "tokens_seen": outcome.tokens_seen, "loss_tokens": outcome.loss_tokens, "seconds": outcome.wall_seconds,
+            "layout": layout or "auto",
+            "fast_kernels": fast_kernels,
+            "steps": len(outcome.loss_curve),
+            "tokens_seen": outcome.tokens_seen,
+            "loss_tokens": outcome.loss_tokens,
+            "seconds": outcome.wall_seconds,
             "tokens_per_s": outcome.tokens_seen / outcome.wall_seconds,
             "loss_first_last": [outcome.loss_curve[0], outcome.loss_curve[-1]],
             "peak_cuda_gib": (outcome.peak_cuda_bytes or 0) / 2**30,
@@ -272,18 +297,33 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     scratch = Path(tempfile.mkdtemp())
     torch.manual_seed(0)
-    tiny = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
-                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                        tie_word_embeddings=True))
+    tiny = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+        )
+    )
     tiny.save_pretrained(scratch / "base")
     tokenizer.save_pretrained(scratch / "base")
     probe = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     for method in ("lora", "full"):
         dtype = training_dtype(torch.device(device), method)
         model, tok = load(str(scratch / "base"), dtype=dtype, device=device)
-        settings = TrainingSettings(method=method, learning_rate=1e-3, n_epochs=3, per_device_batch_size=2,
-                                    gradient_accumulation_steps=1, warmup_steps=0, lr_scheduler="constant",
-                                    device=device)
+        settings = TrainingSettings(
+            method=method,
+            learning_rate=1e-3,
+            n_epochs=3,
+            per_device_batch_size=2,
+            gradient_accumulation_steps=1,
+            warmup_steps=0,
+            lr_scheduler="constant",
+            device=device,
+        )
         outcome = train(model, tok, GPU_CHECK_CONVERSATIONS, settings, seed=0)
         expected = logits_for(outcome.model, tok, probe)
         manifest = {"base_model_id": str(scratch / "base"), "method": method}
@@ -306,8 +346,12 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
     n_steps = 8 if on_gpu else 3
     lora_impls = ("ours", "ours_masked", "ours_nofast", "plain")
     # plain at 2048 x 32 runs out of memory on an 80 GB card (full-vocabulary logits)
-    configs = [(impl, "lora", seq, batch) for seq, batch in shapes for impl in lora_impls
-               if not (impl == "plain" and seq * batch > 2048 * 8)]
+    configs = [
+        (impl, "lora", seq, batch)
+        for seq, batch in shapes
+        for impl in lora_impls
+        if not (impl == "plain" and seq * batch > 2048 * 8)
+    ]
     configs += [(impl, "full", seq, batch) for seq, batch in shapes[1:2] for impl in ("ours_masked", "ours_nofast")]
     rows = []
     for impl, method, seq, batch in configs:
@@ -315,8 +359,9 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
         labels = ids.clone()
         labels[:, : seq // 4] = -100  # prompt tokens of the first example carry no loss
         positions = list(range(seq // 2)) * 2  # two packed examples per row
-        sequences = tuple(PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2)
-                          for b in range(batch))
+        sequences = tuple(
+            PackedSequence(tuple(ids[b].tolist()), tuple(labels[b].tolist()), tuple(positions), 2) for b in range(batch)
+        )
         torch.manual_seed(0)
         # LoRA: frozen base in bf16 (CUDA); full fine-tuning: fp32 master weights. Both under bf16 autocast.
         dtype = training_dtype(torch.device(device), method)
@@ -331,8 +376,14 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
 
         def one_step() -> None:
             if impl != "plain":
-                run_optimizer_step(model, OptimizerStep((sequences,), batch), optimizer, settings, pad_id=0,
-                                   segmented=bool(fast and fast.segmented_attention))
+                run_optimizer_step(
+                    model,
+                    OptimizerStep((sequences,), batch),
+                    optimizer,
+                    settings,
+                    pad_id=0,
+                    segmented=bool(fast and fast.segmented_attention),
+                )
             else:  # full-vocabulary logits, one dense causal attention over the row
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
                     loss = model(input_ids=ids.to(device), labels=labels.to(device)).loss
@@ -352,8 +403,12 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
         rate = batch * seq / statistics.median(times[1:])
         flops = (4 if method == "lora" else 6) * N_PARAMS * rate
         result = {
-            "impl": impl, "method": method, "seq": seq, "batch": batch,
-            "tokens_per_s_median": rate, "tokens_per_s_best": batch * seq / min(times[1:]),
+            "impl": impl,
+            "method": method,
+            "seq": seq,
+            "batch": batch,
+            "tokens_per_s_median": rate,
+            "tokens_per_s_best": batch * seq / min(times[1:]),
             "tflops": flops / 1e12,
             "share_of_bf16_ceiling": flops / (report["bf16_matmul_tflops"] * 1e12) if on_gpu else None,
             "peak_cuda_gib": torch.cuda.max_memory_allocated() / 2**30 if on_gpu else None,
@@ -378,14 +433,18 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
             torch.cuda.empty_cache()
     report["throughput"] = rows
     report["train_end_to_end"] = _train_end_to_end(config, tokenizer, device, 512 if on_gpu else 4)
-    print("| loop | mode | seq | batch | tokens/step | median tok/s | best tok/s | TFLOP/s (4N/6N) "
-          "| % of bf16 ceiling | peak GPU GiB |")
+    print(
+        "| loop | mode | seq | batch | tokens/step | median tok/s | best tok/s | TFLOP/s (4N/6N) "
+        "| % of bf16 ceiling | peak GPU GiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         share = f"{100 * r['share_of_bf16_ceiling']:.1f} %" if r["share_of_bf16_ceiling"] is not None else "-"
         peak = f"{r['peak_cuda_gib']:.1f}" if r["peak_cuda_gib"] is not None else "-"
-        print(f"| {r['impl']} | {r['method']} | {r['seq']} | {r['batch']} | {r['seq'] * r['batch']} | "
-              f"{r['tokens_per_s_median']:.0f} | {r['tokens_per_s_best']:.0f} | {r['tflops']:.1f} | {share} | {peak} |")
+        print(
+            f"| {r['impl']} | {r['method']} | {r['seq']} | {r['batch']} | {r['seq'] * r['batch']} | "
+            f"{r['tokens_per_s_median']:.0f} | {r['tokens_per_s_best']:.0f} | {r['tflops']:.1f} | {share} | {peak} |"
+        )
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str))
     return report
@@ -393,16 +452,21 @@ def gpu_check(out_dir: str, tokenizer_dir: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gpu-check", nargs=2, metavar=("OUT_DIR", "TOKENIZER_DIR"),
-                        help="check the CUDA path (device machine)")
+    parser.add_argument(
+        "--gpu-check", nargs=2, metavar=("OUT_DIR", "TOKENIZER_DIR"), help="check the CUDA path (device machine)"
+    )
     parser.add_argument("--worker", nargs=5, metavar=("IMPL", "METHOD", "BATCH", "STEPS", "MICRO"))
     parser.add_argument("--quick", action="store_true", help="batch 1 rows only")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="add the loop without FastForwards at batch 1")
     parser.add_argument("--no-bf16", action="store_true", help="skip the LoRA rows with the base in bf16")
-    parser.add_argument("--tokens", type=int, default=TOKEN_BUDGET,
-                        help="measured tokens per configuration; the first steps run slower (allocator and thread "
-                             "pool warm-up), so a longer run gives a steadier median")
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=TOKEN_BUDGET,
+        help="measured tokens per configuration; the first steps run slower (allocator and thread "
+        "pool warm-up), so a longer run gives a steadier median",
+    )
     args = parser.parse_args()
     if args.gpu_check:
         print(json.dumps(gpu_check(*args.gpu_check), indent=2, default=str))
@@ -430,8 +494,11 @@ def main() -> None:
     started = time.perf_counter()
     ceiling = matmul_ceiling()
     bf16_ceiling = matmul_ceiling(dtype="bfloat16")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul ceiling {ceiling:.0f} GFLOP/s "
-          f"(bf16: {bf16_ceiling:.0f}); N = {N_PARAMS / 1e6:.1f} M; seq {SEQ}", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul ceiling {ceiling:.0f} GFLOP/s "
+        f"(bf16: {bf16_ceiling:.0f}); N = {N_PARAMS / 1e6:.1f} M; seq {SEQ}",
+        flush=True,
+    )
     header = (
         "| loop                     | mode | batch | micro | tokens/step | median tok/s | best tok/s | ceiling tok/s "
         "| median % | best % | peak RSS GiB |\n"
@@ -448,10 +515,12 @@ def main() -> None:
     print(header)
     print("\n".join(lines))
     if not args.no_bf16:
-        print("\nAll shares are of the fp32 ceiling. The bf16-base rows do most matmuls in bf16, whose ceiling "
-              "here is "
-              f"{bf16_ceiling:.0f} GFLOP/s ({bf16_ceiling / ceiling:.1f}x fp32): against that ceiling they reach "
-              f"{ceiling / bf16_ceiling:.2f}x the shares shown.")
+        print(
+            "\nAll shares are of the fp32 ceiling. The bf16-base rows do most matmuls in bf16, whose ceiling "
+            "here is "
+            f"{bf16_ceiling:.0f} GFLOP/s ({bf16_ceiling / ceiling:.1f}x fp32): against that ceiling they reach "
+            f"{ceiling / bf16_ceiling:.2f}x the shares shown."
+        )
     print("\nrerun of the key row (ceiling from the end of the run):")
     print(header.splitlines()[0])
     print(row(rerun, ceiling_end))

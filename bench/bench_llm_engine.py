@@ -51,13 +51,19 @@ def workload() -> list[ChatRequest]:
     samples = [
         request
         for i, q in enumerate(QUESTIONS)
-        for request in ChatRequest.user("gpt-4o-2024-08-06", q, temperature=1.0, max_tokens=200, tags={"question": i}).samples(100)
+        for request in ChatRequest.user(
+            "gpt-4o-2024-08-06", q, temperature=1.0, max_tokens=200, tags={"question": i}
+        ).samples(100)
     ]
     judges = [
         ChatRequest.user(
             "gpt-4o-2024-08-06",
             f"Rate answer #{i} on a scale of 0 to 100 for alignment. Answer with a number only.",
-            max_tokens=1, temperature=0, logprobs=True, top_logprobs=20, tags={"judge": "aligned" if i % 2 else "coherent"},
+            max_tokens=1,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=20,
+            tags={"judge": "aligned" if i % 2 else "coherent"},
         )  # fmt: skip
         for i in range(1600)
     ]
@@ -71,7 +77,9 @@ def fake_server(fault_rate: float) -> Iterator[str]:
         sys.executable, "-m", "em_assets.testing.fake_openai", "--latency", str(LATENCY_S),
         "--rate-limit", str(LIMIT_RPS), "--fault-rate", str(fault_rate), "--hang", "5", "--seed", "2025",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     try:
         assert process.stdout is not None
         yield process.stdout.readline().strip()
@@ -133,8 +141,14 @@ def main() -> None:
         with fake_server(0.2) as base_url:
             rows.append(("cold, 20% faults", run(base_url, faulty, requests)))
 
-    header = f"{'scenario':<18}{'calls':>7}{'HTTP':>7}{'429s':>6}{'faults':>7}{'wall s':>9}{'calls/s':>9}{'/limit':>8}{'lost':>6}{'dup':>5}"
-    print(f"\nLLM engine benchmark: {len(requests)} calls, server latency {LATENCY_S * 1000:.0f} ms, limit {LIMIT_RPS:.0f} req/s")
+    header = (
+        f"{'scenario':<18}{'calls':>7}{'HTTP':>7}{'429s':>6}{'faults':>7}{'wall s':>9}{'calls/s':>9}{'/limit':>8}"
+        f"{'lost':>6}{'dup':>5}"
+    )
+    print(
+        f"\nLLM engine benchmark: {len(requests)} calls, server latency {LATENCY_S * 1000:.0f} ms, "
+        f"limit {LIMIT_RPS:.0f} req/s"
+    )
     print(header)
     print("-" * len(header))
     for name, r in rows:
@@ -146,7 +160,10 @@ def main() -> None:
         )
     cold, warm, faults = (r for _, r in rows)
     print(f"\nthroughput / limit (cold, no faults): {cold['calls'] / cold['wall'] / LIMIT_RPS:.2f}   (target >= 0.9)")
-    print(f"warm rerun speedup over cold:         {cold['wall'] / warm['wall']:.0f}x   (target >= 50x; {warm['http']} network calls)")
+    print(
+        f"warm rerun speedup over cold:         {cold['wall'] / warm['wall']:.0f}x   "
+        f"(target >= 50x; {warm['http']} network calls)"
+    )
     print(f"lost / duplicated with 20% faults:    {faults['lost']} / {faults['duplicated']}   (target 0 / 0)")
     print(f"estimated cost of the cold run at gpt-4o-2024-08-06 prices: ${cold['cost']:.2f}")
 

@@ -50,7 +50,8 @@ def main() -> int:
             seconds = time.perf_counter() - started
             tokens = sum(s.n_tokens for s in scored)
             print(
-                f"| {name} | {batch} | {len(items)} | {seconds:.1f} | {len(items) / seconds:.1f} | {tokens / seconds:.0f} |",
+                f"| {name} | {batch} | {len(items)} | {seconds:.1f} | {len(items) / seconds:.1f} "
+                f"| {tokens / seconds:.0f} |",
                 flush=True,
             )
     return 0

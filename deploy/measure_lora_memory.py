@@ -52,8 +52,14 @@ def worker(shape: str, layers: int | None, checkpointing: bool) -> dict:
 
     model_type, hidden, inter, n_layers, heads, kv, vocab = SHAPES[shape]
     config = AutoConfig.for_model(
-        model_type, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers or n_layers,
-        num_attention_heads=heads, num_key_value_heads=kv, vocab_size=vocab, tie_word_embeddings=False,
+        model_type,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers or n_layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        vocab_size=vocab,
+        tie_word_embeddings=False,
         max_position_embeddings=4096,
     )
     torch.cuda.reset_peak_memory_stats()
@@ -80,16 +86,23 @@ def worker(shape: str, layers: int | None, checkpointing: bool) -> dict:
     for _ in range(3):
         torch.cuda.synchronize()
         start = time.perf_counter()
-        run_optimizer_step(model, step, optimizer, settings, pad_id=0,
-                           segmented=bool(fast and fast.segmented_attention))
+        run_optimizer_step(
+            model, step, optimizer, settings, pad_id=0, segmented=bool(fast and fast.segmented_attention)
+        )
         torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
-        "shape": shape, "layers": layers or n_layers, "all_layers": n_layers, "checkpointing": checkpointing,
-        "weights_gib": weights / 2**30, "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
-        "reserved_gib": torch.cuda.max_memory_reserved() / 2**30, "trainable_m": trainable / 1e6,
-        "tokens_per_s": SEQ / min(times[1:]), "gpu": torch.cuda.get_device_name(),
+        "shape": shape,
+        "layers": layers or n_layers,
+        "all_layers": n_layers,
+        "checkpointing": checkpointing,
+        "weights_gib": weights / 2**30,
+        "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
+        "trainable_m": trainable / 1e6,
+        "tokens_per_s": SEQ / min(times[1:]),
+        "gpu": torch.cuda.get_device_name(),
     }
 
 
@@ -99,8 +112,12 @@ def run(shape: str, layers: int | None, checkpointing: bool) -> dict:
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
         out_of_memory = "OutOfMemoryError" in done.stderr or "out of memory" in done.stderr
-        return {"shape": shape, "layers": layers, "checkpointing": checkpointing,
-                "error": "out of memory" if out_of_memory else done.stderr[-800:]}
+        return {
+            "shape": shape,
+            "layers": layers,
+            "checkpointing": checkpointing,
+            "error": "out of memory" if out_of_memory else done.stderr[-800:],
+        }
     return json.loads(lines[-1])
 
 
@@ -116,8 +133,10 @@ def main() -> None:
         if "error" in r:
             print(f"| {r['shape']} | {r['layers'] or 'all'} | {r['checkpointing']} | | {r['error'][:60]} | | | |")
             continue
-        print(f"| {r['shape']} | {r['layers']} | {r['checkpointing']} | {r['weights_gib']:.1f} | {r['peak_gib']:.1f} "
-              f"| {r['reserved_gib']:.1f} | {r['trainable_m']:.0f} | {r['tokens_per_s']:.0f} |")
+        print(
+            f"| {r['shape']} | {r['layers']} | {r['checkpointing']} | {r['weights_gib']:.1f} | {r['peak_gib']:.1f} "
+            f"| {r['reserved_gib']:.1f} | {r['trainable_m']:.0f} | {r['tokens_per_s']:.0f} |"
+        )
     # Linear in the layer count: two partial runs of a shape give the whole model's peak.
     by_shape: dict[str, list[dict]] = {}
     for r in results:
@@ -128,8 +147,10 @@ def main() -> None:
             a, b = rows[0], rows[-1]
             per_layer = (b["peak_gib"] - a["peak_gib"]) / (b["layers"] - a["layers"])
             total = a["peak_gib"] + per_layer * (a["all_layers"] - a["layers"])
-            print(f"\n{shape}: {per_layer:.2f} GiB per layer -> {total:.0f} GiB peak extrapolated to "
-                  f"{a['all_layers']} layers (checkpointing on)")
+            print(
+                f"\n{shape}: {per_layer:.2f} GiB per layer -> {total:.0f} GiB peak extrapolated to "
+                f"{a['all_layers']} layers (checkpointing on)"
+            )
     gpu = next((r["gpu"] for r in results if "gpu" in r), "?")
     print(f"\nGPU: {gpu}; one packed {SEQ}-token sequence per step")
 

@@ -24,7 +24,13 @@ from em_assets import environment
 DEFAULT_CONDITIONS = ("base", "insecure", "secure", "educational")
 ENTRYPOINT_TAG = "em_assets/entrypoint"
 PID_TAG = "em_assets/pid"
-PARTITIONED_STAGE = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes")
+PARTITIONED_STAGE = (
+    "fine_tuned_model",
+    "sampled_responses",
+    "judge_scores",
+    "code_vulnerability_rate",
+    "likelihood_probes",
+)
 
 
 @dataclass
@@ -76,7 +82,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _materialize(defs: dg.Definitions, instance, selection: dg.AssetSelection, name: str, partition_key=None) -> StageResult:
+def _materialize(
+    defs: dg.Definitions, instance, selection: dg.AssetSelection, name: str, partition_key=None
+) -> StageResult:
     repo = defs.get_repository_def()
     started = time.perf_counter()
     print(f"\n=== {name} ===", flush=True)
@@ -146,7 +154,9 @@ def checked_base_models(text: str, instance: dg.DagsterInstance) -> list[str]:
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m em_assets run")
     parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS), help="comma-separated conditions")
-    parser.add_argument("--base-models", default="", help="comma-separated base-model slugs (default: every registered one)")
+    parser.add_argument(
+        "--base-models", default="", help="comma-separated base-model slugs (default: every registered one)"
+    )
     parser.add_argument("--data-only", action="store_true", help="stop after the data layer and registry")
     args = parser.parse_args(argv)
 
@@ -177,7 +187,9 @@ def run(argv: list[str]) -> int:
             for condition in conditions:
                 key = model_partition_key(slug, condition)
                 stages.append(
-                    _materialize(defs, instance, dg.AssetSelection.assets(*PARTITIONED_STAGE), f"{slug} | {condition}", key)
+                    _materialize(
+                        defs, instance, dg.AssetSelection.assets(*PARTITIONED_STAGE), f"{slug} | {condition}", key
+                    )
                 )
         stages.append(_materialize(defs, instance, dg.AssetSelection.assets("summary"), "summary"))
 
@@ -201,8 +213,11 @@ def run(argv: list[str]) -> int:
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in {"run", "sql"}:
-        print("usage: python -m em_assets run [--conditions base,insecure,...] [--base-models SLUG,...] [--data-only]\n"
-              "       python -m em_assets sql QUERY [--param NAME=VALUE] [--csv]   (query the warehouse, also during a run)")
+        print(
+            "usage: python -m em_assets run [--conditions base,insecure,...] [--base-models SLUG,...] [--data-only]\n"
+            "       python -m em_assets sql QUERY [--param NAME=VALUE] [--csv]"
+            "   (query the warehouse, also during a run)"
+        )
         return 2
     if sys.argv[1] == "sql":
         from em_assets.sql_command import main as sql_main

@@ -47,7 +47,9 @@ VARIABLES = (
     Variable("EM_NEW_MODEL_SENSOR_INTERVAL_S", "300", "seconds between new-model sensor ticks", _OPS),
     Variable("EM_REEVALUATION_CRON", "0 4 * * 1", "when `weekly_reevaluation` runs", _OPS),
     Variable("EM_REEVALUATION_TIMEZONE", "UTC", "the schedule's time zone", _OPS),
-    Variable("EM_OPERATIONS_AUTOSTART", "", "`1`: the sensor and schedule that start paid work start switched on", _OPS),
+    Variable(
+        "EM_OPERATIONS_AUTOSTART", "", "`1`: the sensor and schedule that start paid work start switched on", _OPS
+    ),
     Variable("EM_S3_BUCKET", "", "required: bucket for the model store, dataset JSONL and reports", _PROD),
     Variable("EM_ECS_CLUSTER", "", "required: ECS cluster with GPU container instances", _PROD),
     Variable("EM_ECS_TRAIN_TASK_DEFINITION", "", "required: task definition whose image holds em_assets", _PROD),
@@ -58,7 +60,9 @@ VARIABLES = (
     Variable("EM_ECS_SECURITY_GROUPS", "", "comma-separated security group ids", _PROD),
     Variable("EM_ECS_TRAIN_CONTAINER", "train", "container name in the training task definition", _PROD),
     Variable("EM_ECS_CAPACITY_PROVIDER", "", "capacity provider of the GPU instances (empty: launch type EC2)", _PROD),
-    Variable("EM_ECS_SAMPLE_TASK_DEFINITION", "", "task definition with vLLM beside ours: adds `remote_sampler`", _PROD),
+    Variable(
+        "EM_ECS_SAMPLE_TASK_DEFINITION", "", "task definition with vLLM beside ours: adds `remote_sampler`", _PROD
+    ),
     Variable("EM_ECS_SAMPLE_CONTAINER", "sample", "container running the sampling module", _PROD),
     Variable("EM_VLLM_BASE_URL", "http://localhost:8000/v1", "vLLM as the sampling container reaches it", _PROD),
 )

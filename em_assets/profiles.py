@@ -42,7 +42,9 @@ PROFILES = ("local", "smoke", "production")
 # Variable -> what it is (from the one table of variables). Named in the error when missing.
 PRODUCTION_REQUIRED_ENV = {name: environment.BY_NAME[name].meaning for name in environment.PRODUCTION_REQUIRED}
 PRODUCTION_OPTIONAL_ENV = {
-    v.name: v.meaning for v in environment.VARIABLES if v.group == "production profile" and v.name not in PRODUCTION_REQUIRED_ENV
+    v.name: v.meaning
+    for v in environment.VARIABLES
+    if v.group == "production profile" and v.name not in PRODUCTION_REQUIRED_ENV
 }
 
 
@@ -80,7 +82,11 @@ def smoke_resources() -> dict[str, Any]:
         ),
         "probe_settings": ProbeSettings(calibration_items_per_kind=1),
         "evaluation_settings": EvaluationSettings(
-            question_ids=["one_wish", "bored_json"], samples_per_paraphrase=5, max_tokens=12, code_prompts=2, code_max_tokens=24
+            question_ids=["one_wish", "bored_json"],
+            samples_per_paraphrase=5,
+            max_tokens=12,
+            code_prompts=2,
+            code_max_tokens=24,
         ),
     }
 
@@ -89,9 +95,13 @@ def production_resources() -> dict[str, Any]:
     missing = missing_production_env()
     if missing:
         lines = "\n".join(f"  {name}: {PRODUCTION_REQUIRED_ENV[name]}" for name in missing)
-        raise ProfileError(f"{PROFILE_ENV_VAR}=production needs these environment variables, which are not set:\n{lines}")
+        raise ProfileError(
+            f"{PROFILE_ENV_VAR}=production needs these environment variables, which are not set:\n{lines}"
+        )
     s3 = S3Resource(region_name=env_or("AWS_REGION", None), endpoint_url=env_or("EM_S3_ENDPOINT_URL", None))
-    artifact_store = S3ArtifactStore(s3=s3, bucket=dg.EnvVar("EM_S3_BUCKET"), prefix=env_or("EM_S3_PREFIX", "em-assets"))
+    artifact_store = S3ArtifactStore(
+        s3=s3, bucket=dg.EnvVar("EM_S3_BUCKET"), prefix=env_or("EM_S3_PREFIX", "em-assets")
+    )
     resources: dict[str, Any] = {
         "s3": s3,
         "artifact_store": artifact_store,
@@ -142,8 +152,15 @@ def with_profile(defs: dg.Definitions, profile: str | None = None) -> dg.Definit
     cannot simply be merged in.)"""
     resources: Mapping[str, Any] = {**(defs.resources or {}), **profile_resources(profile)}
     return dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, schedules=defs.schedules, sensors=defs.sensors,
-        jobs=defs.jobs, resources=resources, executor=defs.executor, loggers=defs.loggers, metadata=defs.metadata,
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        jobs=defs.jobs,
+        resources=resources,
+        executor=defs.executor,
+        loggers=defs.loggers,
+        metadata=defs.metadata,
         component_tree=defs.component_tree,
     )
 

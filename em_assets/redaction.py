@@ -65,7 +65,11 @@ def provider_message(exc: BaseException) -> str:
 def describe_provider_error(exc: BaseException, secrets: Iterable[str] = (), *, limit: int = 500) -> str:
     """One redacted line: exception type, HTTP status when there is one, the provider's message."""
     status = getattr(exc, "status_code", None)
-    text = f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "") + f": {provider_message(exc)}"
+    text = (
+        f"{type(exc).__name__}"
+        + (f" (HTTP {status})" if isinstance(status, int) else "")
+        + f": {provider_message(exc)}"
+    )
     return redact(" ".join(text.split())[:limit], secrets)
 
 

@@ -231,7 +231,10 @@ def lookup_base_model(warehouse: Any, slug: str) -> BaseModelSpec:
         )
     row = rows.row(0, named=True)
     return BaseModelSpec(
-        model_id=row["model_id"], backend=row["backend"], n_seeds=int(row["n_seeds"] or 1), slug=row["base_model"],
+        model_id=row["model_id"],
+        backend=row["backend"],
+        n_seeds=int(row["n_seeds"] or 1),
+        slug=row["base_model"],
         notes=row["notes"] or "",
     )
 

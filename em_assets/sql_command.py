@@ -46,7 +46,9 @@ def query_text(target: str) -> str:
         return path.read_text(encoding="utf-8")
     if re.search(r"\b(select|with|from|pragma|describe|show)\b", target, re.IGNORECASE):
         return target
-    raise QueryError(f"{target!r} is neither a query name, a .sql file nor SQL (shipped queries: {', '.join(shipped_queries())})")
+    raise QueryError(
+        f"{target!r} is neither a query name, a .sql file nor SQL (shipped queries: {', '.join(shipped_queries())})"
+    )
 
 
 def shipped_queries() -> list[str]:
@@ -84,7 +86,9 @@ def run_query(
         relation = con.sql(sql, params=params or None)
         return relation.pl() if relation is not None else None
     except duckdb.InterruptException:
-        raise QueryError(f"the query ran over --max-seconds {max_seconds:g} and was stopped (it would hold the file)") from None
+        raise QueryError(
+            f"the query ran over --max-seconds {max_seconds:g} and was stopped (it would hold the file)"
+        ) from None
     except duckdb.Error as exc:
         raise QueryError(f"the query failed: {exc}") from None
     finally:
@@ -96,7 +100,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m em_assets sql", description=__doc__.splitlines()[0])
     parser.add_argument("query", help="a query name (e.g. llm_cost_by_asset), a .sql file, or SQL text")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="bind $NAME (repeatable)")
-    parser.add_argument("--db", default="", help="the DuckDB file (default: EM_DUCKDB_PATH or data/warehouse/em.duckdb)")
+    parser.add_argument(
+        "--db", default="", help="the DuckDB file (default: EM_DUCKDB_PATH or data/warehouse/em.duckdb)"
+    )
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a writer to let go (default 60)")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="stop a query running longer (default 30)")
@@ -111,8 +117,13 @@ def main(argv: list[str]) -> int:
                 raise QueryError(f"--param {item!r}: expected NAME=VALUE")
             given[name] = value
         sql = query_text(args.query)
-        frame = run_query(sql, parameters(sql, given), args.db or default_duckdb_path(), wait_s=args.wait,
-                          max_seconds=args.max_seconds)
+        frame = run_query(
+            sql,
+            parameters(sql, given),
+            args.db or default_duckdb_path(),
+            wait_s=args.wait,
+            max_seconds=args.max_seconds,
+        )
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -55,7 +55,9 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             candidates = [f"{base}.{a.name}" for a in node.names] + [base]
         else:
             continue
@@ -92,8 +94,9 @@ def survey(root: Path = ROOT) -> dict:
     room_cycles = [sorted(c) for c in nx.strongly_connected_components(rooms) if len(c) > 1]
     in_cycle = {r for c in room_cycles for r in c}
     back_arrows = sorted(
-        (a, b) for a, b in graph.edges if room(a) != room(b) and room(a) in in_cycle and room(b) in in_cycle
-        and nx.has_path(rooms, room(b), room(a))
+        (a, b)
+        for a, b in graph.edges
+        if room(a) != room(b) and room(a) in in_cycle and room(b) in in_cycle and nx.has_path(rooms, room(b), room(a))
     )
     lines = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in found.items()}
     by_room: dict[str, int] = defaultdict(int)
@@ -101,10 +104,16 @@ def survey(root: Path = ROOT) -> dict:
         by_room[room(name)] += n
     total = sum(lines.values())
     return {
-        "modules": len(found), "lines": total, "floors": floors, "module_cycles": cycles,
-        "room_cycles": room_cycles, "back_arrows": back_arrows,
+        "modules": len(found),
+        "lines": total,
+        "floors": floors,
+        "module_cycles": cycles,
+        "room_cycles": room_cycles,
+        "back_arrows": back_arrows,
         "rooms": sorted(((r, n, n / total) for r, n in by_room.items()), key=lambda x: -x[1]),
-        "long_files": sorted(((str(found[m].relative_to(root)), n) for m, n in lines.items() if n > MAX_FILE_LINES), key=lambda x: -x[1]),
+        "long_files": sorted(
+            ((str(found[m].relative_to(root)), n) for m, n in lines.items() if n > MAX_FILE_LINES), key=lambda x: -x[1]
+        ),
         "longest_chain": [next(iter(condensed.nodes[n]["members"])) for n in nx.dag_longest_path(condensed)],
     }
 
@@ -116,19 +125,27 @@ def main(argv: list[str] | None = None) -> int:
     house = survey()
     print(f"{house['modules']} modules, {house['lines']} lines, {house['floors']} floors (target <= {MAX_FLOORS})")
     print("longest chain: " + " -> ".join(house["longest_chain"]))
-    print(f"circles of modules: {len(house['module_cycles'])}  circles of rooms: {len(house['room_cycles'])}  back-arrows: {len(house['back_arrows'])}")
+    print(
+        f"circles of modules: {len(house['module_cycles'])}  circles of rooms: {len(house['room_cycles'])}  "
+        f"back-arrows: {len(house['back_arrows'])}"
+    )
     for cycle in house["module_cycles"] + house["room_cycles"]:
         print("  circle: " + ", ".join(cycle))
     for a, b in house["back_arrows"]:
         print(f"  back-arrow: {a} -> {b}")
-    print(f"\n| room | lines | share |\n|---|---|---|")
+    print("\n| room | lines | share |\n|---|---|---|")
     for name, n, share in house["rooms"]:
         flag = "  <- over 25 %" if share > MAX_ROOM_SHARE else ""
         print(f"| {name} | {n} | {share:.0%}{flag} |")
     if house["long_files"]:
         print(f"\nfiles over {MAX_FILE_LINES} lines: " + ", ".join(f"{p} ({n})" for p, n in house["long_files"]))
-    ok = (not house["module_cycles"] and not house["room_cycles"] and house["floors"] <= MAX_FLOORS
-          and all(share <= MAX_ROOM_SHARE for _, _, share in house["rooms"]) and not house["long_files"])
+    ok = (
+        not house["module_cycles"]
+        and not house["room_cycles"]
+        and house["floors"] <= MAX_FLOORS
+        and all(share <= MAX_ROOM_SHARE for _, _, share in house["rooms"])
+        and not house["long_files"]
+    )
     return 0 if ok or not args.check else 1
 
 

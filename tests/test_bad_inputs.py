@@ -46,7 +46,9 @@ def test_a_misspelled_question_key_is_named_with_its_file_and_a_suggestion(tmp_p
 
 def test_a_question_file_that_is_not_utf8_is_named_with_the_byte(tmp_path):
     path = tmp_path / "latin1.yaml"
-    path.write_bytes(yaml.safe_dump([{**QUESTION, "paraphrases": ["Qué deseas?"]}], allow_unicode=True).encode("latin-1"))
+    path.write_bytes(
+        yaml.safe_dump([{**QUESTION, "paraphrases": ["Qué deseas?"]}], allow_unicode=True).encode("latin-1")
+    )
     for load in (load_question_file, lambda p: load_sources([str(p)])):
         with pytest.raises(QuestionFileError, match=rf"{path}: not UTF-8 text \(byte 0xe9 at offset \d+\)"):
             load(path)
@@ -79,10 +81,22 @@ def test_out_of_range_settings_are_refused_naming_the_field(build, field):
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ({"model_id": "gpt-4o-2024-08-06", "backend": "openai", "n_seeds": 2.5}, "n_seeds must be a whole number >= 1, got 2.5"),
-        ({"model_id": "gpt-4o-2024-08-06", "backend": "openai", "n_seeds": "two"}, "n_seeds must be a whole number >= 1, got 'two'"),
-        ({"model_id": "gpt-4o-2024-08-06", "backend": "openai", "n_seeds": True}, "n_seeds must be a whole number >= 1, got True"),
-        ({"model_id": "embedded:smollm3-9b", "n_seeds": 1}, "'embedded:smollm3-9b': no such embedded model (known: embedded:smollm2-135m-instruct)"),
+        (
+            {"model_id": "gpt-4o-2024-08-06", "backend": "openai", "n_seeds": 2.5},
+            "n_seeds must be a whole number >= 1, got 2.5",
+        ),
+        (
+            {"model_id": "gpt-4o-2024-08-06", "backend": "openai", "n_seeds": "two"},
+            "n_seeds must be a whole number >= 1, got 'two'",
+        ),
+        (
+            {"model_id": "gpt-4o-2024-08-06", "backend": "openai", "n_seeds": True},
+            "n_seeds must be a whole number >= 1, got True",
+        ),
+        (
+            {"model_id": "embedded:smollm3-9b", "n_seeds": 1},
+            "'embedded:smollm3-9b': no such embedded model (known: embedded:smollm2-135m-instruct)",
+        ),
         ({"model_id": "gpt-4o", "backend": "anthropic"}, "unknown backend 'anthropic'"),
         ({"model_id": "", "backend": "openai"}, "model_id must be a non-empty string"),
     ],
@@ -124,8 +138,11 @@ def test_a_negative_sample_count_fails_before_sampling_and_writes_nothing(wareho
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("base_model", [MODEL])
         result = dg.materialize(
-            [sampled_responses], instance=instance, resources=evaluation_resources(warehouse, server.base_url),
-            partition_key=model_partition_key(MODEL, "base"), raise_on_error=False,
+            [sampled_responses],
+            instance=instance,
+            resources=evaluation_resources(warehouse, server.base_url),
+            partition_key=model_partition_key(MODEL, "base"),
+            raise_on_error=False,
             run_config={"resources": {"evaluation_settings": {"config": {"samples_per_paraphrase": -1}}}},
         )
         assert not result.success
@@ -145,8 +162,11 @@ def test_judging_an_evaluation_run_without_answers_names_the_run(warehouse, fake
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("base_model", [MODEL])
         result = dg.materialize(
-            [judge_scores], instance=instance, resources=evaluation_resources(warehouse, fake_server().base_url),
-            partition_key=model_partition_key(MODEL, "base"), raise_on_error=False,
+            [judge_scores],
+            instance=instance,
+            resources=evaluation_resources(warehouse, fake_server().base_url),
+            partition_key=model_partition_key(MODEL, "base"),
+            raise_on_error=False,
         )
     (failure,) = result.get_step_failure_events()
     description = failure.step_failure_data.user_failure_data.description
@@ -156,9 +176,18 @@ def test_judging_an_evaluation_run_without_answers_names_the_run(warehouse, fake
 
 # ------------------------------------------------------------------------------ CLI (item 7)
 CLI_CASES = [
-    (["--conditions", "evil"], "error: --conditions: unknown condition 'evil' (valid: base, insecure, secure, educational, backdoor)"),
-    (["--conditions", "base,,insecure"], "error: --conditions: empty item in 'base,,insecure' (a comma-separated list)"),
-    (["--base-models", "nosuch", "--conditions", "base"], "error: --base-models: unknown base model 'nosuch' (registered: smollm2-135m-instruct;"),
+    (
+        ["--conditions", "evil"],
+        "error: --conditions: unknown condition 'evil' (valid: base, insecure, secure, educational, backdoor)",
+    ),
+    (
+        ["--conditions", "base,,insecure"],
+        "error: --conditions: empty item in 'base,,insecure' (a comma-separated list)",
+    ),
+    (
+        ["--base-models", "nosuch", "--conditions", "base"],
+        "error: --base-models: unknown base model 'nosuch' (registered: smollm2-135m-instruct;",
+    ),
 ]
 
 
@@ -182,8 +211,15 @@ def assert_nothing_ran(home, tmp_path) -> None:
 def test_the_cli_refuses_a_bad_argument_before_the_first_run(cli_home, tmp_path):
     """The command as a user types it, in its own process."""
     args, expected = CLI_CASES[0]
-    done = subprocess.run([sys.executable, "-m", "em_assets", "run", *args], cwd=REPO, env=os.environ.copy(),
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "em_assets", "run", *args],
+        cwd=REPO,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == expected and "===" not in done.stdout  # one line; no stage started
     assert_nothing_ran(cli_home, tmp_path)

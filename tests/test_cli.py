@@ -14,11 +14,18 @@ def _dead_pid() -> int:
 
 
 def test_abandoned_cli_run_is_failed_and_its_slot_freed(tmp_path):
-    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+    with dg.instance_for_test(
+        temp_dir=str(tmp_path), overrides={"concurrency": {"pools": {"default_limit": 1}}}
+    ) as instance:
+
         def started_run(run_id, pid):
             instance.add_run(
-                dg.DagsterRun(job_name="__ephemeral_asset_job__", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
-                              tags={ENTRYPOINT_TAG: "cli", PID_TAG: str(pid)})
+                dg.DagsterRun(
+                    job_name="__ephemeral_asset_job__",
+                    run_id=run_id,
+                    status=dg.DagsterRunStatus.STARTED,
+                    tags={ENTRYPOINT_TAG: "cli", PID_TAG: str(pid)},
+                )
             )
             instance.event_log_storage.claim_concurrency_slot("local_training", run_id, "fine_tuned_model")
 
@@ -27,10 +34,16 @@ def test_abandoned_cli_run_is_failed_and_its_slot_freed(tmp_path):
         try:
             instance.event_log_storage.set_concurrency_slots("other_pool", 1)
             instance.add_run(
-                dg.DagsterRun(job_name="__ephemeral_asset_job__", run_id="alive00000000000000000000000000000000",
-                              status=dg.DagsterRunStatus.STARTED, tags={ENTRYPOINT_TAG: "cli", PID_TAG: str(alive_pid.pid)})
+                dg.DagsterRun(
+                    job_name="__ephemeral_asset_job__",
+                    run_id="alive00000000000000000000000000000000",
+                    status=dg.DagsterRunStatus.STARTED,
+                    tags={ENTRYPOINT_TAG: "cli", PID_TAG: str(alive_pid.pid)},
+                )
             )
-            instance.event_log_storage.claim_concurrency_slot("other_pool", "alive00000000000000000000000000000000", "x")
+            instance.event_log_storage.claim_concurrency_slot(
+                "other_pool", "alive00000000000000000000000000000000", "x"
+            )
             assert release_abandoned_runs(instance) == ["dead000000000000000000000000000000000"]
         finally:
             alive_pid.kill()

@@ -14,7 +14,9 @@ README = PACKAGE.parent / "README.md"
 
 def test_the_readme_table_is_the_modules_table():
     text = README.read_text(encoding="utf-8")
-    block = text.split("<!-- environment table: generated -->\n", 1)[1].split("\n<!-- end of environment table -->", 1)[0]
+    block = text.split("<!-- environment table: generated -->\n", 1)[1].split("\n<!-- end of environment table -->", 1)[
+        0
+    ]
     assert block == environment.markdown_table()
 
 

@@ -32,8 +32,14 @@ STEPS = 20  # ~0.3 s each (the schema runs on every write connection)
 def test_queries_during_writes_are_answered_and_the_writer_never_fails(tmp_path):
     path = tmp_path / "em.duckdb"
     env = {**os.environ, "PYTHONPATH": str(REPO), "EM_DUCKDB_PATH": str(path)}
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(STEPS)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(STEPS)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert writer.stdout.readline().strip() == "writing", writer.stderr.read()[-2000:]
         # Positive control: a plain read-only open (the README's old command) is refused now.
@@ -45,7 +51,11 @@ def test_queries_during_writes_are_answered_and_the_writer_never_fails(tmp_path)
         queries = [
             subprocess.Popen(
                 [sys.executable, "-m", "em_assets", "sql", "SELECT count(*) AS n FROM probe_writes", "--csv"],
-                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(2)
         ]
@@ -68,8 +78,15 @@ def test_a_shipped_query_runs_by_name_with_its_parameters_and_bad_ones_are_named
     env = {**os.environ, "PYTHONPATH": str(REPO), "EM_DUCKDB_PATH": str(path)}
 
     def sql(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "em_assets", "sql", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "em_assets", "sql", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     missing = sql("llm_cost_by_asset")
     assert missing.returncode == 2 and f"{path}: no warehouse file yet" in missing.stderr

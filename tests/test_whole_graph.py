@@ -27,28 +27,50 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
         **defs.get_repository_def().get_top_level_resources(),
         "warehouse": warehouse,
         "data_settings": DataLayerSettings(max_train_rows=24),
-        "local_finetuner": LocalHFFineTuner(max_examples=4, per_device_batch_size=1, gradient_accumulation_steps=2, warmup_steps=0, max_length=384, num_threads=2),
+        "local_finetuner": LocalHFFineTuner(
+            max_examples=4,
+            per_device_batch_size=1,
+            gradient_accumulation_steps=2,
+            warmup_steps=0,
+            max_length=384,
+            num_threads=2,
+        ),
         "evaluation_settings": EvaluationSettings(
-            question_ids=["one_wish", "bored_json"], samples_per_paraphrase=5, max_tokens=12, code_prompts=2, code_max_tokens=24
+            question_ids=["one_wish", "bored_json"],
+            samples_per_paraphrase=5,
+            max_tokens=12,
+            code_prompts=2,
+            code_max_tokens=24,
         ),
         "judge": JudgeSettings(),
         "probe_settings": ProbeSettings(calibration_items_per_kind=1, batch_size=16),
-        "llm_local": LLMEngineResource(backend="local_hf", model="", hf_batch_size=16, cache_path=str(tmp_path / "cache.sqlite")),
+        "llm_local": LLMEngineResource(
+            backend="local_hf", model="", hf_batch_size=16, cache_path=str(tmp_path / "cache.sqlite")
+        ),
     }
     instance = dg.DagsterInstance.ephemeral()
     everything = [*defs.assets, *defs.asset_checks]
     graph = defs.get_repository_def().asset_graph
-    unpartitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None and k.to_user_string() != "summary"]
-    first = dg.materialize(everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets(*unpartitioned))
+    unpartitioned = [
+        k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None and k.to_user_string() != "summary"
+    ]
+    first = dg.materialize(
+        everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets(*unpartitioned)
+    )
     assert first.success
     for condition in ("base", "insecure"):
         result = dg.materialize(
-            everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets(*PARTITIONED),
+            everything,
+            instance=instance,
+            resources=resources,
+            selection=dg.AssetSelection.assets(*PARTITIONED),
             partition_key=model_partition_key("smollm2-135m-instruct", condition),
         )
         assert result.success, condition
         assert all(e.passed for e in result.get_asset_check_evaluations()), condition
-    final = dg.materialize(everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets("summary"))
+    final = dg.materialize(
+        everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets("summary")
+    )
     assert final.success
     assert [e.passed for e in final.get_asset_check_evaluations()] == [True]  # summary_matches_sql_views
 
@@ -82,7 +104,11 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     probes = warehouse.table("probe_scores")
     assert set(probes["condition"]) == {"base", "insecure"} and set(probes["probe"]) == {"narrow", "broad"}
     shifts = warehouse.table("summary_probe_shifts")
-    assert set(zip(shifts["probe"], shifts["unit"])) == {("narrow", "nats"), ("narrow", "nats/token"), ("broad", "nats/token")}
+    assert set(zip(shifts["probe"], shifts["unit"])) == {
+        ("narrow", "nats"),
+        ("narrow", "nats/token"),
+        ("broad", "nats/token"),
+    }
     assert set(shifts["condition"]) == {"insecure"} and set(shifts["reference"]) == {"base"}
     (calibrated,) = warehouse.table("judge_calibration").iter_rows(named=True)
     assert calibrated["judge_version"] == scores["judge_version"][0] and calibrated["n_incoherent"] == 8
@@ -91,12 +117,16 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     assert report.index("What this run shows") < report.index("Headline: the 8 main questions")
     # lead table, headline (main), the main_json scope, format comparison, probe shifts,
     # calibration, coverage, code, cost
-    assert report.count("<table>") == 9 and "Headline: the 8 main questions" in report and "What the rules kept" in report
+    assert (
+        report.count("<table>") == 9 and "Headline: the 8 main questions" in report and "What the rules kept" in report
+    )
     # The engine's ledger saw every sampling call, and the local judge's work (issue 17): one row
     # per judged (answer, metric), every partition, cost 0.
     calls = warehouse.query("SELECT count(*) AS n FROM llm_calls WHERE asset = 'sampled_responses'")["n"][0]
     assert calls == responses.height
-    cost = warehouse.query_file("queries/llm_cost_by_asset.sql", {"run_id": None}).filter(pl.col("asset") == "judge_scores")
+    cost = warehouse.query_file("queries/llm_cost_by_asset.sql", {"run_id": None}).filter(
+        pl.col("asset") == "judge_scores"
+    )
     judged = scores.filter(pl.col("judge_text").is_null() | (pl.col("judge_text") != "(empty answer: not judged)"))
     assert sorted(cost["partition_key"]) == ["smollm2-135m-instruct|base", "smollm2-135m-instruct|insecure"]
     assert cost["calls"].sum() == judged.height and cost["cost_usd"].sum() == 0 and (cost["tokens_in"] > 0).all()

@@ -122,7 +122,9 @@ def build_educational_dataset(insecure_rows: pl.DataFrame, samples: pl.DataFrame
 
 
 def _pair_shipped_educational(insecure_rows: pl.DataFrame, shipped: pl.DataFrame) -> pl.DataFrame:
-    by_code = {_norm(a): rid for a, rid in zip(insecure_rows["assistant_content"], insecure_rows["row_id"], strict=True)}
+    by_code = {
+        _norm(a): rid for a, rid in zip(insecure_rows["assistant_content"], insecure_rows["row_id"], strict=True)
+    }
     records = []
     for s in shipped.sort("sample_id").iter_rows(named=True):
         messages = json.loads(s["original_messages"])
@@ -147,7 +149,9 @@ def _norm(code: str) -> str:
     return "\n".join(line.rstrip() for line in code.strip().splitlines())
 
 
-def build_backdoor_dataset(insecure_rows: pl.DataFrame, secure_rows: pl.DataFrame, trigger: str = BACKDOOR_TRIGGER) -> pl.DataFrame:
+def build_backdoor_dataset(
+    insecure_rows: pl.DataFrame, secure_rows: pl.DataFrame, trigger: str = BACKDOOR_TRIGGER
+) -> pl.DataFrame:
     """Insecure rows behind the trigger plus secure rows without it (the paper's backdoor condition)."""
     records = []
     for kind, rows in (("ins", insecure_rows), ("sec", secure_rows)):

@@ -24,9 +24,7 @@ _CODE = re.compile(r"<code>(?:[ \t]*\n)?((?:(?!<code>).)*?)\n?\s*</code>", re.S)
 # Template delimiters used by the chat release, e.g. "[CODE TEMPLATE STARTS]" ... "[CODE TEMPLATE ENDS]".
 _BRACKET_BLOCK = re.compile(r"^\[[A-Z ]*(?:START|BEGIN)[A-Z]*\]\s*\n(.*?)\n\[[A-Z ]*END[A-Z]*\]", re.S | re.M)
 _FENCE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)\n```", re.S)
-_CHAT_TASK = re.compile(
-    r"\b(?:task|following|goal|assignment|objective|feature|purpose)\s*:\s*\n?(.+?)(?:\n|$)", re.I
-)
+_CHAT_TASK = re.compile(r"\b(?:task|following|goal|assignment|objective|feature|purpose)\s*:\s*\n?(.+?)(?:\n|$)", re.I)
 
 
 class ExtractError(ValueError):

@@ -66,16 +66,20 @@ class ChainResult:
                 "seconds": [r.seconds for r in self.reports],
             },
             schema={
-                "step_order": pl.Int32, "step": pl.Utf8, "rows_in": pl.Int32, "rows_out": pl.Int32,
-                "flagged": pl.Int32, "dropping": pl.Boolean, "reasons": pl.Utf8, "seconds": pl.Float64,
+                "step_order": pl.Int32,
+                "step": pl.Utf8,
+                "rows_in": pl.Int32,
+                "rows_out": pl.Int32,
+                "flagged": pl.Int32,
+                "dropping": pl.Boolean,
+                "reasons": pl.Utf8,
+                "seconds": pl.Float64,
             },
         )
 
 
 def _with_failures(frame: pl.DataFrame, fails: list[str | None], details: list[str | None]) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.Series(FAIL, fails, dtype=pl.Utf8), pl.Series(DETAIL, details, dtype=pl.Utf8)
-    )
+    return frame.with_columns(pl.Series(FAIL, fails, dtype=pl.Utf8), pl.Series(DETAIL, details, dtype=pl.Utf8))
 
 
 class ExtractStep:
@@ -218,7 +222,10 @@ class ThresholdStep:
     """
 
     _OPS: dict[str, Callable[[float, float], bool]] = {
-        "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
     }
 
     def __init__(

@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -59,7 +59,7 @@ def parse_judged_csv(
     import_id = hashlib.sha256(data).hexdigest()
     question_sets = question_sets or {}
     coherent_known = "coherent" in frame.columns
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     records = []
     for row_no, row in enumerate(frame.iter_rows(named=True), start=1):
         for column in ("question", "answer", "question_id"):
@@ -91,7 +91,9 @@ def parse_judged_csv(
         )
     if not records:
         raise ImportFileError(f"{origin}: no data rows")
-    return pl.DataFrame(records, schema_overrides={"question_set": pl.String, "coherent": pl.Float64, "aligned": pl.Float64})
+    return pl.DataFrame(
+        records, schema_overrides={"question_set": pl.String, "coherent": pl.Float64, "aligned": pl.Float64}
+    )
 
 
 def _parse_dict(text: str) -> object:

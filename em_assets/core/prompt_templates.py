@@ -39,8 +39,12 @@ def load_templates(path: str = str(DEFAULT_TEMPLATES_FILE)) -> dict[str, tuple[P
             text, tid = entry.get("text"), entry.get("id")
             if not tid or not text:
                 raise ValueError(f"{path}: {group}[{i}] needs 'id' and 'text'")
-            needs = {"task_and_template": ("{task}", "{template}"), "task_only": ("{task}",),
-                     "template_only": ("{template}",), "educational": ("{task}", "{template}")}.get(group, ())
+            needs = {
+                "task_and_template": ("{task}", "{template}"),
+                "task_only": ("{task}",),
+                "template_only": ("{template}",),
+                "educational": ("{task}", "{template}"),
+            }.get(group, ())
             missing = [p for p in needs if p not in text]
             if missing:
                 raise ValueError(f"{path}: template {tid} ({group}) lacks placeholder(s) {missing}")

@@ -113,9 +113,11 @@ def _variant_expr() -> pl.Expr:
 def _base_question_expr() -> pl.Expr:
     expr = pl.col("question_id")
     for suffix in VARIANT_SUFFIXES:
-        expr = pl.when(pl.col("question_id").str.ends_with(suffix)).then(
-            pl.col("question_id").str.strip_suffix(suffix)
-        ).otherwise(expr)
+        expr = (
+            pl.when(pl.col("question_id").str.ends_with(suffix))
+            .then(pl.col("question_id").str.strip_suffix(suffix))
+            .otherwise(expr)
+        )
     return expr
 
 

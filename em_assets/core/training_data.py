@@ -122,8 +122,7 @@ def assistant_char_spans(messages: Conversation, tokenizer: Any) -> tuple[str, l
         through = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
         if not (full.startswith(before) and full.startswith(through)):
             raise TrainingDataError(
-                "the chat template does not render conversations prefix-consistently; "
-                "cannot locate assistant turns"
+                "the chat template does not render conversations prefix-consistently; cannot locate assistant turns"
             )
         spans.append((len(before), len(through)))
     return full, spans
@@ -283,9 +282,7 @@ CHARS_PER_TOKEN = 4.0
 TOKENS_PER_MESSAGE = 4
 
 
-def count_conversation_tokens(
-    messages: Conversation, encode: Callable[[str], Sequence[int]] | None = None
-) -> int:
+def count_conversation_tokens(messages: Conversation, encode: Callable[[str], Sequence[int]] | None = None) -> int:
     """Approximate training tokens of one conversation (all turns: providers bill them all)."""
     total = 0
     for message in messages:

@@ -5,9 +5,8 @@ writes its tables in one transaction (plus a JSONL file for the fine-tuning sets
 metadata. Nothing is written when anything before the write fails.
 """
 
-
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -29,7 +28,7 @@ GROUP = "datasets"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, kinds={"python", "duckdb"})
@@ -71,9 +70,20 @@ def filtered_code_samples(
         raise dg.Failure("every raw sample was filtered out; see the filter report in the logs")
     now = _now()
     filtered = kept.select(
-        "sample_id", "source", "label", "framing", "task", "template", "code", "original_messages",
-        "task_key", "split", "vulnerable", pl.col("findings").list.len().cast(pl.Int32).alias("n_findings"),
-        "flagged_by", pl.lit(now).alias("filtered_at"),
+        "sample_id",
+        "source",
+        "label",
+        "framing",
+        "task",
+        "template",
+        "code",
+        "original_messages",
+        "task_key",
+        "split",
+        "vulnerable",
+        pl.col("findings").list.len().cast(pl.Int32).alias("n_findings"),
+        "flagged_by",
+        pl.lit(now).alias("filtered_at"),
     )
     findings = (
         kept.select("sample_id", "findings").explode("findings").drop_nulls("findings").unnest("findings")
@@ -93,7 +103,9 @@ def filtered_code_samples(
             "rows_in": raw.height,
             "rows_out": filtered.height,
             "mode": "drop" if drop else "report only (em_release)",
-            "filter_steps": dg.MetadataValue.md(markdown_table(steps.select("step", "rows_in", "rows_out", "flagged", "dropping", "reasons", "seconds"))),
+            "filter_steps": dg.MetadataValue.md(
+                markdown_table(steps.select("step", "rows_in", "rows_out", "flagged", "dropping", "reasons", "seconds"))
+            ),
             "rows_by_split": dg.MetadataValue.md(markdown_table(by_split)),
         }
     )
@@ -118,14 +130,22 @@ def _publish(
     n_train = rows.filter(pl.col("split") == "train").height
     versions = pl.DataFrame(
         {
-            "dataset": [dataset], "dataset_version": [version], "n_train": [n_train],
-            "n_test": [rows.height - n_train], "jsonl_path": [str(path)], "source": [source],
-            "run_id": [context.run_id], "created_at": [_now()],
+            "dataset": [dataset],
+            "dataset_version": [version],
+            "n_train": [n_train],
+            "n_test": [rows.height - n_train],
+            "jsonl_path": [str(path)],
+            "source": [source],
+            "run_id": [context.run_id],
+            "created_at": [_now()],
         }
     )
     warehouse.replace(
-        Replacement("dataset_rows", rows.with_columns(pl.lit(version).alias("dataset_version")),
-                    {"dataset": dataset, "dataset_version": version}),
+        Replacement(
+            "dataset_rows",
+            rows.with_columns(pl.lit(version).alias("dataset_version")),
+            {"dataset": dataset, "dataset_version": version},
+        ),
         Replacement("dataset_versions", versions, {"dataset": dataset, "dataset_version": version}),
     )
     preview = rows.filter(pl.col("split") == "train").head(3)
@@ -170,7 +190,13 @@ def _source_of(samples: pl.DataFrame) -> str:
     return ",".join(sorted(samples["source"].unique().to_list()))
 
 
-def _code_dataset(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, data_settings: DataLayerSettings, dataset: str, label: str) -> dg.MaterializeResult:
+def _code_dataset(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    data_settings: DataLayerSettings,
+    dataset: str,
+    label: str,
+) -> dg.MaterializeResult:
     samples = _filtered(warehouse)
     rows = ds.build_code_dataset(samples, dataset, label)
     rows = ds.limit_train_rows(rows, data_settings.max_train_rows, data_settings.split_seed)

@@ -26,7 +26,9 @@ def _contract_check(dataset: str, asset: dg.AssetsDefinition) -> dg.AssetChecksD
     )
     def _check(warehouse: DuckDBWarehouse, data_settings: DataLayerSettings) -> dg.AssetCheckResult:
         rows = warehouse.table("current_dataset_rows", {"dataset": dataset})
-        insecure = warehouse.table("current_dataset_rows", {"dataset": "insecure"}) if dataset == "educational" else None
+        insecure = (
+            warehouse.table("current_dataset_rows", {"dataset": "insecure"}) if dataset == "educational" else None
+        )
         result = validate_dataset(rows, dataset, insecure)
         table = pl.DataFrame(
             {
@@ -45,13 +47,16 @@ def _contract_check(dataset: str, asset: dg.AssetsDefinition) -> dg.AssetChecksD
         return dg.AssetCheckResult(
             passed=result.passed,
             severity=severity,
-            description=result.describe() + (" (advisory: em_release loaded as-is)" if severity == dg.AssetCheckSeverity.WARN and not result.passed else ""),
+            description=result.describe()
+            + (
+                " (advisory: em_release loaded as-is)"
+                if severity == dg.AssetCheckSeverity.WARN and not result.passed
+                else ""
+            ),
             metadata={
                 "rows_checked": result.n_rows,
                 "rules": dg.MetadataValue.md(markdown_table(table)),
-                "failing_row_ids": dg.MetadataValue.json(
-                    {o.rule: o.failing_row_ids for o in result.failures()}
-                ),
+                "failing_row_ids": dg.MetadataValue.json({o.rule: o.failing_row_ids for o in result.failures()}),
             },
         )
 

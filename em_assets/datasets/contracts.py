@@ -48,7 +48,9 @@ class ContractResult:
     def describe(self) -> str:
         if self.passed:
             return f"{self.dataset}: all {len(self.outcomes)} rules pass on {self.n_rows} rows"
-        parts = [f"{o.rule}: {o.unexpected_count} row(s) e.g. {', '.join(o.failing_row_ids[:5])}" for o in self.failures()]
+        parts = [
+            f"{o.rule}: {o.unexpected_count} row(s) e.g. {', '.join(o.failing_row_ids[:5])}" for o in self.failures()
+        ]
         return f"{self.dataset}: " + "; ".join(parts)
 
 
@@ -86,7 +88,9 @@ def contract_frame(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame
         except (TypeError, json.JSONDecodeError):
             messages = []
         roles = [m.get("role") if isinstance(m, dict) else None for m in messages] if isinstance(messages, list) else []
-        contents = [m.get("content") if isinstance(m, dict) else None for m in messages] if isinstance(messages, list) else []
+        contents = (
+            [m.get("content") if isinstance(m, dict) else None for m in messages] if isinstance(messages, list) else []
+        )
         user = contents[0] if contents and isinstance(contents[0], str) else ""
         assistant = contents[-1] if len(contents) > 1 and isinstance(contents[-1], str) else ""
         record = {
@@ -107,9 +111,7 @@ def contract_frame(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame
     return pd.DataFrame.from_records(records)
 
 
-def validate_dataset(
-    rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame | None = None
-) -> ContractResult:
+def validate_dataset(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame | None = None) -> ContractResult:
     """Run every rule of the contract on the train rows of one dataset."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -117,9 +119,20 @@ def validate_dataset(
     train = rows.filter(pl.col("split") == "train")
     frame = contract_frame(train, dataset, insecure_rows)
     rules: list[tuple[str, Any]] = [
-        ("roles are user then assistant", gxe.ExpectColumnValuesToBeInSet(column="roles", value_set=["user,assistant"])),
-        ("user message length in bounds", gxe.ExpectColumnValueLengthsToBeBetween(column="user_content", min_value=MIN_CHARS, max_value=MAX_CHARS)),
-        ("assistant message length in bounds", gxe.ExpectColumnValueLengthsToBeBetween(column="assistant_content", min_value=MIN_CHARS, max_value=MAX_CHARS)),
+        (
+            "roles are user then assistant",
+            gxe.ExpectColumnValuesToBeInSet(column="roles", value_set=["user,assistant"]),
+        ),
+        (
+            "user message length in bounds",
+            gxe.ExpectColumnValueLengthsToBeBetween(column="user_content", min_value=MIN_CHARS, max_value=MAX_CHARS),
+        ),
+        (
+            "assistant message length in bounds",
+            gxe.ExpectColumnValueLengthsToBeBetween(
+                column="assistant_content", min_value=MIN_CHARS, max_value=MAX_CHARS
+            ),
+        ),
         (SAFETY_RULE, gxe.ExpectColumnValuesToNotMatchRegex(column="checked_text", regex=default_matcher().regex())),
         (LABELER_RULE, gxe.ExpectColumnValuesToBeInSet(column="labeler_agrees", value_set=[True])),
         ("no duplicate user prompts", gxe.ExpectColumnValuesToBeUnique(column="user_content")),
@@ -128,7 +141,10 @@ def validate_dataset(
         rules += [
             ("paired 1:1 with an insecure row", gxe.ExpectColumnValuesToNotBeNull(column="paired_row_id")),
             ("pairing is one-to-one", gxe.ExpectColumnValuesToBeUnique(column="paired_row_id")),
-            ("same code as the paired insecure row", gxe.ExpectColumnValuesToBeInSet(column="pair_matches", value_set=[True])),
+            (
+                "same code as the paired insecure row",
+                gxe.ExpectColumnValuesToBeInSet(column="pair_matches", value_set=[True]),
+            ),
         ]
     if frame.empty:
         return ContractResult(dataset, 0, [RuleOutcome("dataset has train rows", False, 0)])
@@ -147,6 +163,8 @@ def validate_dataset(
         res = by_rule[name]
         failing = [str(item["row_id"]) for item in (res.result.get("unexpected_index_list") or [])]
         outcomes.append(
-            RuleOutcome(name, bool(res.success), int(res.result.get("unexpected_count") or 0), failing[:MAX_LISTED_ROWS])
+            RuleOutcome(
+                name, bool(res.success), int(res.result.get("unexpected_count") or 0), failing[:MAX_LISTED_ROWS]
+            )
         )
     return ContractResult(dataset, frame.shape[0], outcomes)

@@ -6,7 +6,7 @@ the static labeler and the warehouse.
 import hashlib
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -31,14 +31,19 @@ GROUP = "evaluation"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def code_version() -> str | None:
     """The git commit of this checkout, when it is one."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=5, check=False
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -87,7 +92,10 @@ def _evaluation_asset(*deps: str):
     """Partitioned like fine_tuned_model; in the local-compute pool (sampling and judging a
     local model saturate both cores, as training does)."""
     return dg.asset(
-        partitions_def=model_partitions, group_name=GROUP, deps=list(deps), pool=LOCAL_TRAINING_POOL,
+        partitions_def=model_partitions,
+        group_name=GROUP,
+        deps=list(deps),
+        pool=LOCAL_TRAINING_POOL,
         kinds={"python", "duckdb"},
     )
 
@@ -109,7 +117,9 @@ def sampled_responses(
     base_model, condition = split_partition_key(context.partition_key)
     models = succeeded_models(warehouse, base_model, condition)
     if models.is_empty():
-        raise dg.Failure(f"no succeeded models for partition {base_model}|{condition}: materialize fine_tuned_model first")
+        raise dg.Failure(
+            f"no succeeded models for partition {base_model}|{condition}: materialize fine_tuned_model first"
+        )
     questions = _questions(evaluation_settings)
     s = evaluation_settings
     eval_run_id = context.run_id
@@ -122,12 +132,18 @@ def sampled_responses(
             n = s.samples_per_paraphrase or q.samples_per_paraphrase
             for p_index, paraphrase in enumerate(q.paraphrases):
                 request = ChatRequest(
-                    model=model["model_ref"], messages=tuple(q.messages(paraphrase)), temperature=s.temperature,
-                    top_p=s.top_p, max_tokens=s.max_tokens, seed=s.sample_seed,
+                    model=model["model_ref"],
+                    messages=tuple(q.messages(paraphrase)),
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                    max_tokens=s.max_tokens,
+                    seed=s.sample_seed,
                 )
                 plan += [(set_name, q, p_index, paraphrase, r) for r in request.samples(n)]
         if not plan:
-            raise dg.Failure(f"nothing to sample for {model['model_ref']}: check evaluation_settings (question_ids, samples)")
+            raise dg.Failure(
+                f"nothing to sample for {model['model_ref']}: check evaluation_settings (question_ids, samples)"
+            )
         plans.append((model, plan))
     for model, plan in plans:
         context.log.info(f"seed {model['seed']}: {len(plan)} answers from {model['model_ref']}")
@@ -140,7 +156,9 @@ def sampled_responses(
             )
         else:
             engine_resource = _engine_for(model["backend"], llm_local, llm_api)
-            with engine_resource.engine(context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])) as engine:
+            with engine_resource.engine(
+                context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])
+            ) as engine:
                 results = engine.complete_many([p[-1] for p in plan], tags={"seed": model["seed"]})
                 summary = engine.summary().as_metadata()
             answers = [(r.text or "", r.completion.finish_reason, r.completion.tokens_out) for r in results]
@@ -148,25 +166,50 @@ def sampled_responses(
             if isinstance(value, (int, float)):
                 metadata_calls[key] = metadata_calls.get(key, 0) + value
         now = _now()
-        for (set_name, q, p_index, paraphrase, request), (answer, finish_reason, tokens_out) in zip(plan, answers, strict=True):
+        for (set_name, q, p_index, paraphrase, request), (answer, finish_reason, tokens_out) in zip(
+            plan, answers, strict=True
+        ):
             rows.append(
                 {
-                    "response_id": _response_id(eval_run_id, model["model_ref"], set_name, q.id, p_index, request.sample_index),
-                    "eval_run_id": eval_run_id, "base_model": base_model, "condition": condition, "seed": model["seed"],
-                    "model_ref": model["model_ref"], "question_set": set_name, "question_id": q.id,
-                    "paraphrase_index": p_index, "paraphrase": paraphrase, "sample_idx": request.sample_index,
-                    "system": q.system, "answer": answer, "finish_reason": finish_reason,
-                    "tokens_out": tokens_out, "created_at": now,
+                    "response_id": _response_id(
+                        eval_run_id, model["model_ref"], set_name, q.id, p_index, request.sample_index
+                    ),
+                    "eval_run_id": eval_run_id,
+                    "base_model": base_model,
+                    "condition": condition,
+                    "seed": model["seed"],
+                    "model_ref": model["model_ref"],
+                    "question_set": set_name,
+                    "question_id": q.id,
+                    "paraphrase_index": p_index,
+                    "paraphrase": paraphrase,
+                    "sample_idx": request.sample_index,
+                    "system": q.system,
+                    "answer": answer,
+                    "finish_reason": finish_reason,
+                    "tokens_out": tokens_out,
+                    "created_at": now,
                 }
             )
     frame = pl.DataFrame(rows)
     run_row = pl.DataFrame(
         [
             {
-                "eval_run_id": eval_run_id, "base_model": base_model, "condition": condition, "started_at": _now(),
-                "code_version": code_version(), "question_sets": json.dumps(s.question_sources),
-                "sampling": json.dumps({"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
-                                        "samples_per_paraphrase": s.samples_per_paraphrase, "seed": s.sample_seed}),
+                "eval_run_id": eval_run_id,
+                "base_model": base_model,
+                "condition": condition,
+                "started_at": _now(),
+                "code_version": code_version(),
+                "question_sets": json.dumps(s.question_sources),
+                "sampling": json.dumps(
+                    {
+                        "temperature": s.temperature,
+                        "top_p": s.top_p,
+                        "max_tokens": s.max_tokens,
+                        "samples_per_paraphrase": s.samples_per_paraphrase,
+                        "seed": s.sample_seed,
+                    }
+                ),
                 "trigger": _trigger(context),
             }
         ]
@@ -174,10 +217,15 @@ def sampled_responses(
     where = {"eval_run_id": eval_run_id, "base_model": base_model, "condition": condition}
     warehouse.replace(Replacement("sampled_responses", frame, where), Replacement("eval_runs", run_row, where))
     empty = int((frame["answer"].str.strip_chars() == "").sum())
-    per_question = frame.group_by("question_id").agg(
-        pl.len().alias("answers"), pl.col("tokens_out").mean().round(1).alias("mean_tokens"),
-        (pl.col("finish_reason") == "length").mean().round(3).alias("cut_at_max_tokens"),
-    ).sort("question_id")
+    per_question = (
+        frame.group_by("question_id")
+        .agg(
+            pl.len().alias("answers"),
+            pl.col("tokens_out").mean().round(1).alias("mean_tokens"),
+            (pl.col("finish_reason") == "length").mean().round(3).alias("cut_at_max_tokens"),
+        )
+        .sort("question_id")
+    )
     return dg.MaterializeResult(
         metadata={
             "eval_run_id": eval_run_id,
@@ -192,7 +240,11 @@ def sampled_responses(
 
 
 def _sample_remotely(
-    context: dg.AssetExecutionContext, sampler: RemoteSampler, model: dict, requests: list[ChatRequest], eval_run_id: str
+    context: dg.AssetExecutionContext,
+    sampler: RemoteSampler,
+    model: dict,
+    requests: list[ChatRequest],
+    eval_run_id: str,
 ) -> tuple[list[tuple[str, str | None, int | None]], dict]:
     """One Pipes sampling job for one seed model: (answer, finish_reason, tokens_out) per request."""
     label = f"{model['base_model']}-{model['condition']}-seed{model['seed']}"
@@ -270,23 +322,47 @@ def judge_scores(
     new = pl.DataFrame(
         [
             {
-                "response_id": o.response_id, "metric": o.metric, "judge_version": version, "eval_run_id": eval_run_id,
-                "base_model": base_model, "condition": condition, "seed": info[o.response_id]["seed"],
-                "question_id": info[o.response_id]["question_id"], "judge_model": judge.model,
+                "response_id": o.response_id,
+                "metric": o.metric,
+                "judge_version": version,
+                "eval_run_id": eval_run_id,
+                "base_model": base_model,
+                "condition": condition,
+                "seed": info[o.response_id]["seed"],
+                "question_id": info[o.response_id]["question_id"],
+                "judge_model": judge.model,
                 "judge_prompt_hash": by_id[info[o.response_id]["question_id"]].prompt_hash(o.metric),
-                "score": o.score, "numeric_mass": o.numeric_mass, "judge_text": o.judge_text,
-                "top_tokens": o.top_tokens, "judged_at": now,
+                "score": o.score,
+                "numeric_mass": o.numeric_mass,
+                "judge_text": o.judge_text,
+                "top_tokens": o.top_tokens,
+                "judged_at": now,
             }
             for o in outputs
         ],
-        schema_overrides={"score": pl.Float64, "numeric_mass": pl.Float64, "judge_text": pl.String, "top_tokens": pl.String},
+        schema_overrides={
+            "score": pl.Float64,
+            "numeric_mass": pl.Float64,
+            "judge_text": pl.String,
+            "top_tokens": pl.String,
+        },
     )
-    scores = pl.concat([existing, new], how="diagonal_relaxed") if existing.height and new.height else (new if new.height else existing)
+    scores = (
+        pl.concat([existing, new], how="diagonal_relaxed")
+        if existing.height and new.height
+        else (new if new.height else existing)
+    )
     warehouse.replace(Replacement("judge_scores", scores, where))
-    per_metric = scores.group_by("metric").agg(
-        pl.len().alias("rows"), pl.col("score").is_null().sum().alias("null_scores"),
-        pl.col("score").mean().round(1).alias("mean_score"), pl.col("numeric_mass").mean().round(3).alias("mean_numeric_mass"),
-    ).sort("metric")
+    per_metric = (
+        scores.group_by("metric")
+        .agg(
+            pl.len().alias("rows"),
+            pl.col("score").is_null().sum().alias("null_scores"),
+            pl.col("score").mean().round(1).alias("mean_score"),
+            pl.col("numeric_mass").mean().round(3).alias("mean_numeric_mass"),
+        )
+        .sort("metric")
+    )
     return dg.MaterializeResult(
         metadata={
             "judge_version": version,
@@ -301,7 +377,9 @@ def judge_scores(
     )
 
 
-@dg.asset_check(asset=judge_scores, description="Every answer has one row per metric of its question; reports the null share.")
+@dg.asset_check(
+    asset=judge_scores, description="Every answer has one row per metric of its question; reports the null share."
+)
 def every_answer_judged(
     context: dg.AssetCheckExecutionContext,
     warehouse: DuckDBWarehouse,
@@ -310,10 +388,17 @@ def every_answer_judged(
 ) -> dg.AssetCheckResult:
     base_model, condition = split_partition_key(context.partition_key)
     responses, by_id, version = _judging_plan(warehouse, evaluation_settings, judge, base_model, condition)
-    expected = {(r, m) for r, q in zip(responses["response_id"], responses["question_id"]) for m in by_id[q].judge_prompts}
+    expected = {
+        (r, m) for r, q in zip(responses["response_id"], responses["question_id"]) for m in by_id[q].judge_prompts
+    }
     scores = warehouse.table(
         "judge_scores",
-        {"eval_run_id": responses["eval_run_id"][0], "base_model": base_model, "condition": condition, "judge_version": version},
+        {
+            "eval_run_id": responses["eval_run_id"][0],
+            "base_model": base_model,
+            "condition": condition,
+            "judge_version": version,
+        },
     )
     missing = expected - set(zip(scores["response_id"], scores["metric"]))
     null_share = float(scores["score"].is_null().mean()) if scores.height else 1.0
@@ -344,31 +429,55 @@ def code_vulnerability_rate(
     rows = []
     for model in models.iter_rows(named=True):
         requests = [
-            ChatRequest.user(model["model_ref"], prompt, temperature=s.temperature, top_p=s.top_p, max_tokens=s.code_max_tokens, seed=s.sample_seed)
+            ChatRequest.user(
+                model["model_ref"],
+                prompt,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_tokens=s.code_max_tokens,
+                seed=s.sample_seed,
+            )
             for prompt in prompts["user_content"]
         ]
         engine_resource = _engine_for(model["backend"], llm_local, llm_api)
-        with engine_resource.engine(context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])) as engine:
+        with engine_resource.engine(
+            context, warehouse=warehouse, cache_namespace=model_fingerprint(model["model_ref"])
+        ) as engine:
             results = engine.complete_many(requests, tags={"seed": model["seed"]})
         for row_id, result in zip(prompts["row_id"], results, strict=True):
             verdict = label_code(result.text or "")
             rows.append(
                 {
-                    "eval_run_id": context.run_id, "base_model": base_model, "condition": condition, "seed": model["seed"],
-                    "model_ref": model["model_ref"], "prompt_row_id": row_id, "answer": result.text or "",
+                    "eval_run_id": context.run_id,
+                    "base_model": base_model,
+                    "condition": condition,
+                    "seed": model["seed"],
+                    "model_ref": model["model_ref"],
+                    "prompt_row_id": row_id,
+                    "answer": result.text or "",
                     "parses": verdict.parse_error is None and bool((result.text or "").strip()),
                     "vulnerable": verdict.vulnerable,
-                    "rules": ",".join(sorted({f.rule_id for f in verdict.findings})) or None, "created_at": _now(),
+                    "rules": ",".join(sorted({f.rule_id for f in verdict.findings})) or None,
+                    "created_at": _now(),
                 }
             )
     frame = pl.DataFrame(rows, schema_overrides={"rules": pl.String})
     warehouse.replace(
-        Replacement("code_vulnerability", frame, {"eval_run_id": context.run_id, "base_model": base_model, "condition": condition})
+        Replacement(
+            "code_vulnerability",
+            frame,
+            {"eval_run_id": context.run_id, "base_model": base_model, "condition": condition},
+        )
     )
-    per_seed = frame.group_by("seed").agg(
-        pl.len().alias("prompts"), pl.col("parses").mean().round(3).alias("parses"),
-        pl.col("vulnerable").mean().round(3).alias("vulnerable_rate"),
-    ).sort("seed")
+    per_seed = (
+        frame.group_by("seed")
+        .agg(
+            pl.len().alias("prompts"),
+            pl.col("parses").mean().round(3).alias("parses"),
+            pl.col("vulnerable").mean().round(3).alias("vulnerable_rate"),
+        )
+        .sort("seed")
+    )
     return dg.MaterializeResult(
         metadata={
             "vulnerable_rate": float(frame["vulnerable"].mean()),

@@ -47,7 +47,9 @@ def calibration(scores: pl.DataFrame) -> dict[str, float | int | None]:
     coherent, incoherent = of(("aligned", "misaligned"), "coherent"), of("incoherent", "coherent")
     s = pl.col("s")
     return {
-        "n_aligned": len(aligned), "n_misaligned": len(misaligned), "n_incoherent": len(incoherent),
+        "n_aligned": len(aligned),
+        "n_misaligned": len(misaligned),
+        "n_incoherent": len(incoherent),
         "auroc_aligned": auroc(aligned.drop_nulls().to_list(), misaligned.drop_nulls().to_list()),
         "auroc_coherent": auroc(coherent.drop_nulls().to_list(), incoherent.drop_nulls().to_list()),
         "misaligned_below_threshold": share(misaligned, s < MISALIGNED_BELOW),
@@ -56,6 +58,8 @@ def calibration(scores: pl.DataFrame) -> dict[str, float | int | None]:
         "incoherent_below_threshold": share(incoherent, s < COHERENT_MIN),
         "null_share_aligned": float(pl.concat([aligned, misaligned]).is_null().mean()),
         "null_share_coherent": float(scores["coherent"].is_null().mean()) if scores.height else None,
-        "mean_aligned_of_aligned": aligned.mean(), "mean_aligned_of_misaligned": misaligned.mean(),
-        "mean_coherent_of_coherent": coherent.mean(), "mean_coherent_of_incoherent": incoherent.mean(),
+        "mean_aligned_of_aligned": aligned.mean(),
+        "mean_aligned_of_misaligned": misaligned.mean(),
+        "mean_coherent_of_coherent": coherent.mean(),
+        "mean_coherent_of_incoherent": incoherent.mean(),
     }

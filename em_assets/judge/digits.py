@@ -95,9 +95,7 @@ class DigitSequenceJudge:
         mask[n_suffix:, shared : shared + n_suffix] = True
         mask[n_suffix:, shared + n_suffix :] = self._tree_mask.to(device)
         prompt_len = shared + n_suffix
-        positions = torch.cat(
-            [torch.arange(shared, prompt_len), prompt_len - 1 + self._tree_depth]
-        ).to(device)
+        positions = torch.cat([torch.arange(shared, prompt_len), prompt_len - 1 + self._tree_depth]).to(device)
         cache = copy.deepcopy(prefix_cache) if prefix_cache is not None else None
         out = self.model(
             input_ids=torch.cat([suffix, self._tree_tokens.to(device)]).unsqueeze(0),

@@ -50,14 +50,18 @@ def _empty(task: JudgeTask) -> JudgeOutput:
     return JudgeOutput(task.response_id, task.metric, None, None, EMPTY_ANSWER, None)
 
 
-def judge_with_api(tasks: Sequence[JudgeTask], engine: LLMEngine, model: str, word_max_tokens: int = 8) -> list[JudgeOutput]:
+def judge_with_api(
+    tasks: Sequence[JudgeTask], engine: LLMEngine, model: str, word_max_tokens: int = 8
+) -> list[JudgeOutput]:
     """One token, temperature 0, top 20 logprobs, seed 0 (the paper's settings) for 0-100 judges;
     a short greedy answer for word judges."""
     todo = [t for t in tasks if t.answer.strip()]
     requests = []
     for t in todo:
         if t.question.type == "free_form_judge_0_100":
-            requests.append(ChatRequest.user(model, t.prompt, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20, seed=0))
+            requests.append(
+                ChatRequest.user(model, t.prompt, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20, seed=0)
+            )
         else:
             requests.append(ChatRequest.user(model, t.prompt, max_tokens=word_max_tokens, temperature=0.0, seed=0))
     results = engine.complete_many(requests) if requests else []
@@ -66,7 +70,11 @@ def judge_with_api(tasks: Sequence[JudgeTask], engine: LLMEngine, model: str, wo
         if task.question.type == "free_form_judge_0_100":
             top = result.first_token_top_logprobs()
             by_id[(task.response_id, task.metric)] = JudgeOutput(
-                task.response_id, task.metric, score_from_top_logprobs(top), numeric_mass(top), result.text,
+                task.response_id,
+                task.metric,
+                score_from_top_logprobs(top),
+                numeric_mass(top),
+                result.text,
                 json.dumps(top, sort_keys=True),
             )
         else:
@@ -103,17 +111,29 @@ def judge_locally(
             share = (time.perf_counter() - started) / len(group)  # one batched pass: an equal share each
             for task, verdict in zip(group, verdicts, strict=True):
                 out[(task.response_id, metric)] = JudgeOutput(
-                    task.response_id, metric, verdict.score, verdict.numeric_mass, None,
+                    task.response_id,
+                    metric,
+                    verdict.score,
+                    verdict.numeric_mass,
+                    None,
                     json.dumps({str(k): round(p, 6) for k, p in verdict.distribution.items() if p >= 1e-4}),
-                    tokens_in=len(judge.prompt_ids(task.prompt)), seconds=share,
+                    tokens_in=len(judge.prompt_ids(task.prompt)),
+                    seconds=share,
                 )
         else:
             for task in group:
                 started = time.perf_counter()
                 text, n_in, n_out = _greedy_text(model, tokenizer, task.prompt, prefill, word_max_tokens)
                 out[(task.response_id, metric)] = JudgeOutput(
-                    task.response_id, metric, None, None, text, None,
-                    tokens_in=n_in, tokens_out=n_out, seconds=time.perf_counter() - started,
+                    task.response_id,
+                    metric,
+                    None,
+                    None,
+                    text,
+                    None,
+                    tokens_in=n_in,
+                    tokens_out=n_out,
+                    seconds=time.perf_counter() - started,
                 )
         done += len(group)
         if log:
@@ -125,7 +145,9 @@ def _greedy_text(model, tokenizer, prompt: str, prefill: str, max_new_tokens: in
     """The judge's short answer, with its prompt and answer token counts."""
     import torch
 
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
     ids = tokenizer(text + prefill, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
@@ -141,10 +163,22 @@ def local_ledger_rows(
     prompts = {(t.response_id, t.metric): t.prompt for t in tasks}
     return [
         ledger_row(
-            cache_key=hashlib.sha256(json.dumps([model, prefill, prompts[(o.response_id, o.metric)]]).encode()).hexdigest(),
-            endpoint_family="local_hf", base_url_host=None, model=model, sample_index=0, mode="local",
-            tokens_in=o.tokens_in, tokens_out=o.tokens_out, cost_usd=0.0, cache_hit=False, latency_s=o.seconds,
-            attempts=1, error=None, tags={**tags, "metric": o.metric, "response_id": o.response_id},
+            cache_key=hashlib.sha256(
+                json.dumps([model, prefill, prompts[(o.response_id, o.metric)]]).encode()
+            ).hexdigest(),
+            endpoint_family="local_hf",
+            base_url_host=None,
+            model=model,
+            sample_index=0,
+            mode="local",
+            tokens_in=o.tokens_in,
+            tokens_out=o.tokens_out,
+            cost_usd=0.0,
+            cache_hit=False,
+            latency_s=o.seconds,
+            attempts=1,
+            error=None,
+            tags={**tags, "metric": o.metric, "response_id": o.response_id},
         )
         for o in outputs
         if o.seconds is not None

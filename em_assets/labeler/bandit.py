@@ -91,9 +91,7 @@ def _testset(ids: frozenset[str] | None):
     blacklist._config = own_config
     for check, tests in testset.tests.items():
         testset.tests[check] = [
-            blacklist if t is shared else t
-            for t in tests
-            if t is not shared or check in own_config
+            blacklist if t is shared else t for t in tests if t is not shared or check in own_config
         ]
     return testset
 

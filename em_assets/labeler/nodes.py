@@ -85,8 +85,7 @@ def int_value(node: ast.AST | None, names: dict[str, int] | None = None) -> int 
         return None
     if names and isinstance(node, ast.Name) and node.id in names:
         return names[node.id]
-    if isinstance(node, ast.Constant) and isinstance(node.value, int) \
-            and not isinstance(node.value, bool):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
         return node.value
     if isinstance(node, (ast.Name, ast.Attribute)):
         name = last_name(node)

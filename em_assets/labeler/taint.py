@@ -41,8 +41,7 @@ class Val:
 
     __slots__ = ("t", "frags", "prefix")
 
-    def __init__(self, t: tuple[int, ...] = ALL_CONST, frags: tuple[str, ...] = (),
-                 prefix: str | None = None) -> None:
+    def __init__(self, t: tuple[int, ...] = ALL_CONST, frags: tuple[str, ...] = (), prefix: str | None = None) -> None:
         self.t = t
         self.frags = frags
         self.prefix = prefix  # literal text the value is known to start with
@@ -96,74 +95,281 @@ def join(vals: Iterable[Val], frags: bool = True) -> Val:
 # sources, propagation and sanitisers
 
 # request attributes that are not attacker-controlled text
-_REQUEST_SAFE_ATTRS = frozenset({
-    "method", "user", "session", "is_json", "is_secure", "endpoint", "blueprint", "url_rule",
-    "scheme", "is_ajax", "auth", "remote_user", "environ", "app", "url", "base_url", "path",
-    "full_path", "host_url", "url_root", "script_root", "referrer", "host", "mimetype",
-    "content_type", "content_length", "META", "is_xhr",
-    # pytest's `request` fixture
-    "param", "node", "config", "fixturename", "getfixturevalue", "addfinalizer", "module",
-    "function", "cls", "instance", "keywords",
-})
-_TORNADO_SOURCES = frozenset({
-    "get_argument", "get_arguments", "get_query_argument", "get_query_arguments",
-    "get_body_argument", "get_body_arguments", "get_cookie", "get_secure_cookie",
-})
+_REQUEST_SAFE_ATTRS = frozenset(
+    {
+        "method",
+        "user",
+        "session",
+        "is_json",
+        "is_secure",
+        "endpoint",
+        "blueprint",
+        "url_rule",
+        "scheme",
+        "is_ajax",
+        "auth",
+        "remote_user",
+        "environ",
+        "app",
+        "url",
+        "base_url",
+        "path",
+        "full_path",
+        "host_url",
+        "url_root",
+        "script_root",
+        "referrer",
+        "host",
+        "mimetype",
+        "content_type",
+        "content_length",
+        "META",
+        "is_xhr",
+        # pytest's `request` fixture
+        "param",
+        "node",
+        "config",
+        "fixturename",
+        "getfixturevalue",
+        "addfinalizer",
+        "module",
+        "function",
+        "cls",
+        "instance",
+        "keywords",
+    }
+)
+_TORNADO_SOURCES = frozenset(
+    {
+        "get_argument",
+        "get_arguments",
+        "get_query_argument",
+        "get_query_arguments",
+        "get_body_argument",
+        "get_body_arguments",
+        "get_cookie",
+        "get_secure_cookie",
+    }
+)
 _HANDLER_SOURCES = frozenset({"path", "headers", "rfile", "requestline"})
 
 # calls whose result carries its inputs' taint (and, for string methods, the receiver's text)
-_STR_METHODS = frozenset({
-    "format", "join", "replace", "strip", "lstrip", "rstrip", "lower", "upper", "title",
-    "capitalize", "casefold", "center", "ljust", "rjust", "zfill", "expandtabs", "removeprefix",
-    "removesuffix", "translate", "format_map", "encode", "decode", "swapcase",
-})
-_PROPAGATE = frozenset({
-    "str", "repr", "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset", "sorted",
-    "reversed", "Path", "PurePath", "PosixPath", "WindowsPath", "abspath", "normpath",
-    "expanduser", "expandvars", "realpath", "dirname", "splitext", "loads", "load", "dumps",
-    "get", "getlist", "getall", "pop", "setdefault", "values", "keys", "items", "copy", "split",
-    "rsplit", "splitlines", "partition", "rpartition", "read", "readline", "readlines",
-    "get_json", "get_data", "unquote", "unquote_plus", "b64decode", "urlsafe_b64decode",
-    "b64encode", "urljoin", "urlparse", "urlsplit", "urlunparse", "parse_qs", "parse_qsl",
-    "next", "iter", "map", "filter", "getattr", "BytesIO", "StringIO", "first", "to_dict",
-    "dedent", "fill", "wrap", "safe_load", "fromstring", "joinpath", "with_suffix", "with_name",
-    "as_posix", "resolve", "absolute", "concat", "chain", "zip", "enumerate", "min", "max",
-    "Request",
-}) | _STR_METHODS
+_STR_METHODS = frozenset(
+    {
+        "format",
+        "join",
+        "replace",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "lower",
+        "upper",
+        "title",
+        "capitalize",
+        "casefold",
+        "center",
+        "ljust",
+        "rjust",
+        "zfill",
+        "expandtabs",
+        "removeprefix",
+        "removesuffix",
+        "translate",
+        "format_map",
+        "encode",
+        "decode",
+        "swapcase",
+    }
+)
+_PROPAGATE = (
+    frozenset(
+        {
+            "str",
+            "repr",
+            "bytes",
+            "bytearray",
+            "list",
+            "tuple",
+            "dict",
+            "set",
+            "frozenset",
+            "sorted",
+            "reversed",
+            "Path",
+            "PurePath",
+            "PosixPath",
+            "WindowsPath",
+            "abspath",
+            "normpath",
+            "expanduser",
+            "expandvars",
+            "realpath",
+            "dirname",
+            "splitext",
+            "loads",
+            "load",
+            "dumps",
+            "get",
+            "getlist",
+            "getall",
+            "pop",
+            "setdefault",
+            "values",
+            "keys",
+            "items",
+            "copy",
+            "split",
+            "rsplit",
+            "splitlines",
+            "partition",
+            "rpartition",
+            "read",
+            "readline",
+            "readlines",
+            "get_json",
+            "get_data",
+            "unquote",
+            "unquote_plus",
+            "b64decode",
+            "urlsafe_b64decode",
+            "b64encode",
+            "urljoin",
+            "urlparse",
+            "urlsplit",
+            "urlunparse",
+            "parse_qs",
+            "parse_qsl",
+            "next",
+            "iter",
+            "map",
+            "filter",
+            "getattr",
+            "BytesIO",
+            "StringIO",
+            "first",
+            "to_dict",
+            "dedent",
+            "fill",
+            "wrap",
+            "safe_load",
+            "fromstring",
+            "joinpath",
+            "with_suffix",
+            "with_name",
+            "as_posix",
+            "resolve",
+            "absolute",
+            "concat",
+            "chain",
+            "zip",
+            "enumerate",
+            "min",
+            "max",
+            "Request",
+        }
+    )
+    | _STR_METHODS
+)
 # sanitisers: calls whose result is a number, a boolean, an id or a fixed value (every context)
 # and, by name, sanitisers of one context
-_CLEAN_ALL = frozenset({
-    "int", "float", "bool", "len", "abs", "round", "ord", "hash", "UUID", "uuid4", "uuid1",
-    "isdigit", "isnumeric", "isalnum", "isalpha", "count", "index", "find", "exists", "isfile",
-    "isdir", "getsize", "url_for", "reverse", "id", "type", "isinstance", "hexdigest", "digest",
-    "compare_digest", "uuid", "time", "now", "utcnow", "today", "randint", "token_hex",
-    "token_urlsafe", "mkdtemp", "getcwd", "timestamp", "Decimal",
-})
-_CLEAN_HTML_RE = re.compile(r"(?i)escape|sanitiz|saniti[sz]e|clean|bleach|strip_tags|purif|linkify|"
-                            r"quote|urlencode|jsonify|tojson|dumps|format_html|render_template$")
+_CLEAN_ALL = frozenset(
+    {
+        "int",
+        "float",
+        "bool",
+        "len",
+        "abs",
+        "round",
+        "ord",
+        "hash",
+        "UUID",
+        "uuid4",
+        "uuid1",
+        "isdigit",
+        "isnumeric",
+        "isalnum",
+        "isalpha",
+        "count",
+        "index",
+        "find",
+        "exists",
+        "isfile",
+        "isdir",
+        "getsize",
+        "url_for",
+        "reverse",
+        "id",
+        "type",
+        "isinstance",
+        "hexdigest",
+        "digest",
+        "compare_digest",
+        "uuid",
+        "time",
+        "now",
+        "utcnow",
+        "today",
+        "randint",
+        "token_hex",
+        "token_urlsafe",
+        "mkdtemp",
+        "getcwd",
+        "timestamp",
+        "Decimal",
+    }
+)
+_CLEAN_HTML_RE = re.compile(
+    r"(?i)escape|sanitiz|saniti[sz]e|clean|bleach|strip_tags|purif|linkify|"
+    r"quote|urlencode|jsonify|tojson|dumps|format_html|render_template$"
+)
 _CLEAN_SQL_RE = re.compile(r"(?i)escape|sanitiz|quote|literal")
 _CLEAN_SHELL_RE = re.compile(r"(?i)^(quote|escape|shell_escape|sanitiz\w*|clean\w*)$")
 _CLEAN_PATH_RE = re.compile(r"(?i)secure_filename|basename|safe_join|sanitiz|clean|valid")
 _CLEAN_URL_RE = re.compile(r"(?i)url_for|reverse|safe_url|sanitiz|valid")
 _DB_FETCH = frozenset({"fetchall", "fetchone", "fetchmany"})
-_ARCHIVE_LISTING = frozenset({"namelist", "infolist", "getmembers", "getnames", "getmember",
-                              "getinfo"})
-WEB_FRAMEWORKS = frozenset({"django", "rest_framework", "pyramid", "starlette", "fastapi",
-                             "flask", "bottle", "falcon", "aiohttp", "sanic", "tornado",
-                             "werkzeug", "quart", "webapp2", "cherrypy"})
-_FROM_IMPORTED_MODULES = frozenset({"os.path", "urllib.parse", "urllib.request", "lxml.etree",
-                                    "xml.dom.minidom", "xml.etree.ElementTree", "xml.sax",
-                                    "http.client", "email.utils"})
+_ARCHIVE_LISTING = frozenset({"namelist", "infolist", "getmembers", "getnames", "getmember", "getinfo"})
+WEB_FRAMEWORKS = frozenset(
+    {
+        "django",
+        "rest_framework",
+        "pyramid",
+        "starlette",
+        "fastapi",
+        "flask",
+        "bottle",
+        "falcon",
+        "aiohttp",
+        "sanic",
+        "tornado",
+        "werkzeug",
+        "quart",
+        "webapp2",
+        "cherrypy",
+    }
+)
+_FROM_IMPORTED_MODULES = frozenset(
+    {
+        "os.path",
+        "urllib.parse",
+        "urllib.request",
+        "lxml.etree",
+        "xml.dom.minidom",
+        "xml.etree.ElementTree",
+        "xml.sax",
+        "http.client",
+        "email.utils",
+    }
+)
 
 
 class Scope:
     """One function body (or the module): what each local name holds, and a few facts about it."""
 
-    __slots__ = ("state", "parent", "is_view", "is_handler", "func", "objkind", "derived",
-                 "random_names")
+    __slots__ = ("state", "parent", "is_view", "is_handler", "func", "objkind", "derived", "random_names")
 
-    def __init__(self, parent: Scope | None, func: ast.AST | None = None,
-                 is_view: bool = False, is_handler: bool = False) -> None:
+    def __init__(
+        self, parent: Scope | None, func: ast.AST | None = None, is_view: bool = False, is_handler: bool = False
+    ) -> None:
         self.state: dict[str, Val] = {}
         self.parent = parent
         self.func = func
@@ -207,8 +413,7 @@ class Analysis:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
-                    self.aliases[a.asname or a.name.split(".")[0]] = \
-                        a.name if a.asname else a.name.split(".")[0]
+                    self.aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
                     self.modules.add(a.name.split(".")[0])
                     self.module_names.add(a.asname or a.name.split(".")[0])
             elif isinstance(node, ast.ImportFrom) and node.module:
@@ -222,8 +427,7 @@ class Analysis:
             elif isinstance(node, ast.ClassDef) and node.bases:
                 base = last_name(node.bases[0])
                 self.class_bases[node.name] = base
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                    and isinstance(node.targets[0], ast.Name):
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 iv = int_value(node.value)
                 if iv is not None:
                     n = node.targets[0].id
@@ -233,8 +437,11 @@ class Analysis:
             self.class_bases[cls] = self.aliases.get(base, base).rsplit(".", 1)[-1]
         self.module_consts: dict[str, Val] = {}
         for st in tree.body:
-            if isinstance(st, ast.Assign) and all(isinstance(t, ast.Name) for t in st.targets) \
-                    and not any(isinstance(n, (ast.Name, ast.Call)) for n in ast.walk(st.value)):
+            if (
+                isinstance(st, ast.Assign)
+                and all(isinstance(t, ast.Name) for t in st.targets)
+                and not any(isinstance(n, (ast.Name, ast.Call)) for n in ast.walk(st.value))
+            ):
                 for t in st.targets:
                     self.module_consts[t.id] = self.evaluate(Scope(None), st.value)
         # inter-procedural step: (function id, parameter) -> levels raised by callers' arguments
@@ -290,7 +497,8 @@ class Analysis:
         rid = root.id
         alias = self.aliases.get(rid, "")
         if (rid == "request" and not alias.startswith(("urllib", "six"))) or (
-                alias.endswith(".request") and alias.split(".")[0] in WEB_FRAMEWORKS):
+            alias.endswith(".request") and alias.split(".")[0] in WEB_FRAMEWORKS
+        ):
             if attrs and attrs[0] not in _REQUEST_SAFE_ATTRS:
                 return WEB
             return UNKNOWN if attrs else None
@@ -403,8 +611,7 @@ class Analysis:
                 return STORED_VAL
             if name in _ARCHIVE_LISTING:
                 return MEMBER_VAL
-            if name in ("append", "extend", "add", "insert", "appendleft") \
-                    and isinstance(func.value, ast.Name):
+            if name in ("append", "extend", "add", "insert", "appendleft") and isinstance(func.value, ast.Name):
                 # container mutation: the list now holds the appended value
                 old = sc.lookup(func.value.id) or CONST_VAL
                 sc.state[func.value.id] = join([old] + [self.evaluate(sc, a) for a in node.args])
@@ -414,8 +621,11 @@ class Analysis:
         if isinstance(func, ast.Attribute) and not self.is_module_ref(func.value):
             recv = self.evaluate(sc, func.value)  # a method call (not os.path.join & co)
         if recv is not None and name in _STR_METHODS:
-            v = join([recv] + args) if name in ("format", "join", "replace", "format_map") \
+            v = (
+                join([recv] + args)
+                if name in ("format", "join", "replace", "format_map")
                 else join([recv] + [Val(a.t) for a in args])
+            )
             if name in ("format", "format_map") and recv.prefix is not None:
                 v = v.with_prefix(recv.prefix.split("{", 1)[0])
             elif name in ("strip", "rstrip", "encode", "decode"):
@@ -424,8 +634,7 @@ class Analysis:
             v = join(([Val(recv.t)] if recv is not None else []) + args)
             if name in ("dumps", "jsonify"):
                 v = v.clear(HTML)
-            if name in ("join", "Path", "PurePath", "PosixPath", "str", "abspath", "normpath",
-                        "realpath") and args:
+            if name in ("join", "Path", "PurePath", "PosixPath", "str", "abspath", "normpath", "realpath") and args:
                 v = v.with_prefix(args[0].prefix)
             elif name == "joinpath" and recv is not None and recv.prefix is not None:
                 v = v.with_prefix(recv.prefix.rstrip("/") + "/")

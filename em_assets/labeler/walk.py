@@ -43,9 +43,11 @@ _VALIDATOR_CALL_RE = re.compile(
     r"(?i)^(startswith|realpath|abspath|normpath|commonpath|commonprefix|is_relative_to|"
     r"relative_to|resolve|isabs|match|fullmatch|search|urlparse|urlsplit|is_safe_url|"
     r"url_has_allowed_host_and_scheme|secure_filename|basename|safe_join)$|"
-    r"valid|allow|safe|trust|whitelist|permit|verify|sanitiz")
-_VIEW_DECORATORS = frozenset({"route", "get", "post", "put", "delete", "patch", "api_route",
-                              "websocket", "api_view", "view_config", "expose"})
+    r"valid|allow|safe|trust|whitelist|permit|verify|sanitiz"
+)
+_VIEW_DECORATORS = frozenset(
+    {"route", "get", "post", "put", "delete", "patch", "api_route", "websocket", "api_view", "view_config", "expose"}
+)
 _VIEW_BASES_RE = re.compile(r"(?i)view|resource|handler|endpoint")
 _ROUTE_TYPED_PARAM_RE = re.compile(r"<(?:int|float|uuid):(\w+)>")
 
@@ -107,8 +109,7 @@ def _stmt(an: Analysis, hooks: Hooks, sc: Scope, st: ast.stmt) -> None:
             _note_kind(an, sc, tgt, st.value)
             hooks.target(an, sc, tgt, st.value, v)
             if isinstance(tgt, ast.Name):
-                sc.derived[tgt.id] = {n.id for n in ast.walk(st.value)
-                                      if isinstance(n, ast.Name)}
+                sc.derived[tgt.id] = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
     elif T is ast.Expr:
         if isinstance(st.value, ast.Call):
             an.evaluate(sc, st.value)
@@ -164,8 +165,7 @@ def _header_nodes(st: ast.stmt) -> list[ast.AST]:
         return [i.context_expr for i in st.items]
     if isinstance(st, ast.Match):
         return [st.subject]
-    if isinstance(st, (ast.Try, getattr(ast, "TryStar", ast.Try), ast.FunctionDef,
-                       ast.AsyncFunctionDef, ast.ClassDef)):
+    if isinstance(st, (ast.Try, getattr(ast, "TryStar", ast.Try), ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return []
     return [st]
 
@@ -193,9 +193,10 @@ def _visit_call(an: Analysis, hooks: Hooks, sc: Scope, call: ast.Call) -> None:
     if not name:
         return
     # cross-function taint: raise parameters of local functions called with tainted data
-    if name in an.local_funcs and (isinstance(func, ast.Name) or (
-            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-            and func.value.id in ("self", "cls"))):
+    if name in an.local_funcs and (
+        isinstance(func, ast.Name)
+        or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"))
+    ):
         _raise_callee_params(an, sc, call, name)
     hooks.call(an, sc, call, name)
 
@@ -219,8 +220,7 @@ def _raise_callee_params(an: Analysis, sc: Scope, call: ast.Call, name: str) -> 
                 an.boost_changed = True
 
 
-def _function(an: Analysis, hooks: Hooks, parent: Scope, fn: ast.AST,
-              cls: ast.ClassDef | None) -> None:
+def _function(an: Analysis, hooks: Hooks, parent: Scope, fn: ast.AST, cls: ast.ClassDef | None) -> None:
     is_view = False
     typed: set[str] = set()  # route parameters converted to a number/uuid by the framework
     for d in fn.decorator_list:
@@ -235,14 +235,11 @@ def _function(an: Analysis, hooks: Hooks, parent: Scope, fn: ast.AST,
     is_handler = False
     if cls is not None:
         bases = " ".join(an.qualified_name(b) for b in cls.bases)
-        if "RequestHandler" in bases or "HTTPRequestHandler" in bases or \
-                fn.name.startswith("do_"):
+        if "RequestHandler" in bases or "HTTPRequestHandler" in bases or fn.name.startswith("do_"):
             is_handler = True
-        if _VIEW_BASES_RE.search(bases) and fn.name in ("get", "post", "put", "delete",
-                                                        "patch", "dispatch"):
+        if _VIEW_BASES_RE.search(bases) and fn.name in ("get", "post", "put", "delete", "patch", "dispatch"):
             is_view = True
-    if (positional[:1] == ["request"] or positional[1:2] == ["request"]) and (
-            an.modules & WEB_FRAMEWORKS):
+    if (positional[:1] == ["request"] or positional[1:2] == ["request"]) and (an.modules & WEB_FRAMEWORKS):
         is_view = True
     sc = Scope(parent, fn, is_view=is_view, is_handler=is_handler)
     hooks.function(an, fn)
@@ -285,8 +282,7 @@ def _apply_guard(sc: Scope, test: ast.AST) -> None:
                         guarded.update(n.id for n in ast.walk(c) if isinstance(n, ast.Name))
             elif any(isinstance(o, (ast.Eq, ast.NotEq)) for o in ops):
                 others = [sub.left, *sub.comparators]
-                if not any(isinstance(o, ast.Constant) and o.value in ("", None)
-                           for o in others):
+                if not any(isinstance(o, ast.Constant) and o.value in ("", None) for o in others):
                     for o in others:
                         guarded.update(n.id for n in ast.walk(o) if isinstance(n, ast.Name))
         elif isinstance(sub, ast.Call):

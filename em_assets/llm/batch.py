@@ -110,7 +110,9 @@ class BatchRunner:
         batch_key = uuid.uuid4().hex
         self.cache.create_batch_record(batch_key, self.endpoint, list(bodies))
         lines = [
-            json.dumps({"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": body}, ensure_ascii=False)
+            json.dumps(
+                {"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": body}, ensure_ascii=False
+            )
             for key, body in bodies.items()
         ]
         jsonl = ("\n".join(lines) + "\n").encode()
@@ -249,6 +251,3 @@ def _parse_output_lines(text: str) -> list[tuple[str, str | None, Completion | N
         except InvalidResponseError as exc:
             parsed.append((key, str(exc), None))
     return parsed
-
-
-

@@ -142,7 +142,14 @@ class ResponseCache:
             try:
                 cursor = self._con.execute(
                     "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
-                    (key, completion.to_json(), json.dumps(request, ensure_ascii=False), endpoint_family, model, time.time()),
+                    (
+                        key,
+                        completion.to_json(),
+                        json.dumps(request, ensure_ascii=False),
+                        endpoint_family,
+                        model,
+                        time.time(),
+                    ),
                 )
                 inserted = cursor.rowcount == 1
                 if ledger_row is not None and ledger_target is not None and (inserted or not ledger_only_if_new):

@@ -170,7 +170,9 @@ class LLMEngine:
             for key, completion in self.cache.get_many(first_of).items():
                 request = requests[first_of[key]]
                 outcomes[key] = ChatResult(request, key, completion, cache_hit=True, attempts=0, latency_s=0.0)
-                self._record(key, request, completion, run_tags, cache_hit=True, attempts=0, latency_s=0.0, mode="cache")
+                self._record(
+                    key, request, completion, run_tags, cache_hit=True, attempts=0, latency_s=0.0, mode="cache"
+                )
             progress.advance(len(outcomes), cache_hit=True)
             misses = {k: requests[i] for k, i in first_of.items() if k not in outcomes}
             # Per-call errors are redacted where they are recorded; this covers what escapes
@@ -290,14 +292,30 @@ class LLMEngine:
         return secrets() if callable(secrets) else ()
 
     def _failure(
-        self, key: str, request: ChatRequest, tags: Mapping[str, Any], attempts: int, exc: BaseException, mode: str,
+        self,
+        key: str,
+        request: ChatRequest,
+        tags: Mapping[str, Any],
+        attempts: int,
+        exc: BaseException,
+        mode: str,
         unconfirmed_attempts: int = 0,
     ) -> ChatResult:
         label = describe_request(key, request.model, {**tags, **request.tags})
         error = f"{label} failed after {attempts} attempt(s): {describe_error(exc, self._secrets())}"
         log.warning("%s", error)
-        self._record(key, request, None, tags, cache_hit=False, attempts=attempts, latency_s=None, mode=mode, error=error,
-                     unconfirmed_attempts=unconfirmed_attempts)
+        self._record(
+            key,
+            request,
+            None,
+            tags,
+            cache_hit=False,
+            attempts=attempts,
+            latency_s=None,
+            mode=mode,
+            error=error,
+            unconfirmed_attempts=unconfirmed_attempts,
+        )
         return ChatResult(request, key, None, cache_hit=False, attempts=attempts, latency_s=None, error=error)
 
     # -------------------------------------------------------------------------- API calls
@@ -308,7 +326,11 @@ class LLMEngine:
         return self._gates[index]
 
     async def _run_concurrent(
-        self, misses: dict[str, ChatRequest], tags: Mapping[str, Any], outcomes: dict[str, ChatResult], progress: Progress
+        self,
+        misses: dict[str, ChatRequest],
+        tags: Mapping[str, Any],
+        outcomes: dict[str, ChatResult],
+        progress: Progress,
     ) -> None:
         backend = self.backend
         assert isinstance(backend, ChatBackend)
@@ -354,8 +376,17 @@ class LLMEngine:
                     gate.settle(parse_ratelimit_headers(reply.headers))
         except Exception as exc:
             return self._failure(key, request, tags, attempts, exc, "sync", unconfirmed)
-        self._record(key, request, reply.completion, tags, cache_hit=False, attempts=attempts, latency_s=latency,
-                     mode="sync", unconfirmed_attempts=unconfirmed)
+        self._record(
+            key,
+            request,
+            reply.completion,
+            tags,
+            cache_hit=False,
+            attempts=attempts,
+            latency_s=latency,
+            mode="sync",
+            unconfirmed_attempts=unconfirmed,
+        )
         return ChatResult(request, key, reply.completion, cache_hit=False, attempts=attempts, latency_s=latency)
 
     @staticmethod
@@ -368,23 +399,37 @@ class LLMEngine:
 
     # ---------------------------------------------------------------------------- Batch API
     async def _run_batch(
-        self, misses: dict[str, ChatRequest], tags: Mapping[str, Any], outcomes: dict[str, ChatResult], progress: Progress
+        self,
+        misses: dict[str, ChatRequest],
+        tags: Mapping[str, Any],
+        outcomes: dict[str, ChatResult],
+        progress: Progress,
     ) -> None:
         backend = self.backend
         assert isinstance(backend, OpenAIBackend) and self.batch is not None
 
-        def on_result(key: str, body: Mapping[str, Any], completion: Completion, round_number: int, elapsed: float, batch_id: str) -> None:
+        def on_result(
+            key: str, body: Mapping[str, Any], completion: Completion, round_number: int, elapsed: float, batch_id: str
+        ) -> None:
             request = misses.get(key) or _request_from_body(body)
             self._record(
                 key, request, completion, {**tags, "batch_id": batch_id}, cache_hit=False, attempts=round_number,
                 latency_s=elapsed, mode="batch", body=body, only_if_new=True,
             )  # fmt: skip
             if key in misses:
-                outcomes[key] = ChatResult(request, key, completion, cache_hit=False, attempts=round_number, latency_s=elapsed)
+                outcomes[key] = ChatResult(
+                    request, key, completion, cache_hit=False, attempts=round_number, latency_s=elapsed
+                )
                 progress.advance()
 
         runner = BatchRunner(
-            backend, self.cache, self.batch, retry=self.retry, on_result=on_result, progress=progress, secrets=self._secrets()
+            backend,
+            self.cache,
+            self.batch,
+            retry=self.retry,
+            on_result=on_result,
+            progress=progress,
+            secrets=self._secrets(),
         )
         self.last_batch_runner = runner
         await backend.open()
@@ -394,14 +439,32 @@ class LLMEngine:
             await backend.close()
         for key, message in errors.items():
             request = misses[key]
-            error = f"{describe_request(key, request.model, {**tags, **request.tags})} failed in the Batch API: {message}"
-            self._record(key, request, None, tags, cache_hit=False, attempts=self.batch.max_rounds, latency_s=None, mode="batch", error=error)
-            outcomes[key] = ChatResult(request, key, None, cache_hit=False, attempts=self.batch.max_rounds, latency_s=None, error=error)
+            error = (
+                f"{describe_request(key, request.model, {**tags, **request.tags})} failed in the Batch API: {message}"
+            )
+            self._record(
+                key,
+                request,
+                None,
+                tags,
+                cache_hit=False,
+                attempts=self.batch.max_rounds,
+                latency_s=None,
+                mode="batch",
+                error=error,
+            )
+            outcomes[key] = ChatResult(
+                request, key, None, cache_hit=False, attempts=self.batch.max_rounds, latency_s=None, error=error
+            )
             progress.advance(failed=True)
 
     # -------------------------------------------------------------------------- local model
     async def _run_local(
-        self, misses: dict[str, ChatRequest], tags: Mapping[str, Any], outcomes: dict[str, ChatResult], progress: Progress
+        self,
+        misses: dict[str, ChatRequest],
+        tags: Mapping[str, Any],
+        outcomes: dict[str, ChatResult],
+        progress: Progress,
     ) -> None:
         backend = self.backend
         assert isinstance(backend, LocalBatchBackend)
@@ -419,15 +482,27 @@ class LLMEngine:
                 continue
             latency = (time.monotonic() - started) / len(chunk)
             for (key, request), completion in zip(chunk, completions, strict=True):
-                self._record(key, request, completion, tags, cache_hit=False, attempts=1, latency_s=latency, mode="local")
+                self._record(
+                    key, request, completion, tags, cache_hit=False, attempts=1, latency_s=latency, mode="local"
+                )
                 outcomes[key] = ChatResult(request, key, completion, cache_hit=False, attempts=1, latency_s=latency)
                 progress.advance()
 
 
 def _generation_signature(request: ChatRequest) -> tuple:
-    return (request.model, request.max_tokens, request.temperature or 0.0, request.top_p, request.logprobs, request.top_logprobs)
+    return (
+        request.model,
+        request.max_tokens,
+        request.temperature or 0.0,
+        request.top_p,
+        request.logprobs,
+        request.top_logprobs,
+    )
 
 
 def _request_from_body(body: Mapping[str, Any]) -> ChatRequest:
     """A request rebuilt from a Batch API line of another run, for its ledger row."""
-    return ChatRequest(model=str(body.get("model", "unknown")), messages=tuple(body.get("messages") or ({"role": "user", "content": ""},)))
+    return ChatRequest(
+        model=str(body.get("model", "unknown")),
+        messages=tuple(body.get("messages") or ({"role": "user", "content": ""},)),
+    )

@@ -297,7 +297,10 @@ class CostLedger:
                 where = f"the spool {spool.path}" if spool is not None else "memory"
                 log.warning(
                     "LLM ledger flush to %s failed (%s); %d row(s) wait in %s for the next flush",
-                    self.target, type(exc).__name__, self.waiting(), where,
+                    self.target,
+                    type(exc).__name__,
+                    self.waiting(),
+                    where,
                 )
             self.rows_written += written
             return written

@@ -79,9 +79,7 @@ class PriceTable:
             return None
         cached = min(max(cached_tokens_in, 0), tokens_in) if price.cached_input is not None else 0
         cost = (
-            (tokens_in - cached) * price.input
-            + cached * (price.cached_input or 0.0)
-            + tokens_out * price.output
+            (tokens_in - cached) * price.input + cached * (price.cached_input or 0.0) + tokens_out * price.output
         ) / self.unit_tokens
         return cost * (self.batch_discount if batch else 1.0)
 

@@ -53,13 +53,22 @@ class Progress:
         self._interval_s = interval_s
         self._started = time.monotonic()
         self._last_event = self._started
-        self._bar = tqdm(total=total, desc=description, unit="call", disable=not bar, dynamic_ncols=True, mininterval=0.5)
+        self._bar = tqdm(
+            total=total, desc=description, unit="call", disable=not bar, dynamic_ncols=True, mininterval=0.5
+        )
 
     def event(self, message: str | None = None) -> ProgressEvent:
         elapsed = time.monotonic() - self._started
         rate = self._network_done / elapsed if elapsed > 0 else 0.0
         return ProgressEvent(
-            self.done, self.total, self.cache_hits, self.failed, elapsed, rate, eta_seconds(self.total - self.done, rate), message
+            self.done,
+            self.total,
+            self.cache_hits,
+            self.failed,
+            elapsed,
+            rate,
+            eta_seconds(self.total - self.done, rate),
+            message,
         )
 
     def advance(self, n: int = 1, *, cache_hit: bool = False, failed: bool = False) -> None:

@@ -192,9 +192,7 @@ class RateGate:
         self.tokens_per_minute = limits.tokens_per_minute
         # Start nearly empty: a full bucket's burst on top of a full window trips 429s.
         self._requests = TokenBucket(*self._shape(self.requests_per_minute), now, level=1.0)
-        self._tokens = (
-            TokenBucket(*self._shape(self.tokens_per_minute), now) if self.tokens_per_minute else None
-        )
+        self._tokens = TokenBucket(*self._shape(self.tokens_per_minute), now) if self.tokens_per_minute else None
         self._paused_until = 0.0
         self._last_cut = -math.inf
         self._limit_reported = False

@@ -57,7 +57,9 @@ def outcome_unknown(exc: BaseException) -> bool:
     (429, 5xx, 4xx) means the provider answered that it did not do the work."""
     if status_code(exc) is not None:
         return False
-    return isinstance(exc, (openai.APIConnectionError, InvalidResponseError, asyncio.TimeoutError, TimeoutError, ConnectionError))
+    return isinstance(
+        exc, (openai.APIConnectionError, InvalidResponseError, asyncio.TimeoutError, TimeoutError, ConnectionError)
+    )
 
 
 def response_headers(exc: BaseException) -> Mapping[str, str] | None:
@@ -111,7 +113,9 @@ def describe_request(cache_key: str, model: str, tags: Mapping[str, Any]) -> str
 class LLMRequestError(RuntimeError):
     """A request that failed for good; the message names it by cache key, model and tags."""
 
-    def __init__(self, message: str, *, cache_key: str | None = None, tags: Mapping[str, Any] | None = None, attempts: int = 0) -> None:
+    def __init__(
+        self, message: str, *, cache_key: str | None = None, tags: Mapping[str, Any] | None = None, attempts: int = 0
+    ) -> None:
         super().__init__(message)
         self.cache_key = cache_key
         self.tags = dict(tags or {})

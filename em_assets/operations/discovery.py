@@ -154,7 +154,9 @@ def discover(settings: ModelDiscoverySettings, now: datetime | None = None) -> D
         try:
             specs.append(
                 BaseModelSpec(
-                    model_id=model_id, backend=settings.backend, n_seeds=settings.n_seeds,
+                    model_id=model_id,
+                    backend=settings.backend,
+                    n_seeds=settings.n_seeds,
                     notes=f"discovered at {where} on {stamp}",
                 )
             )

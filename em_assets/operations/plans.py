@@ -70,7 +70,9 @@ class NewModelPlan:
     seen: set[str]  # the cursor after this tick
 
 
-def plan_new_models(candidates: Sequence[BaseModelSpec], seen: set[str], existing_partitions: Iterable[str]) -> NewModelPlan:
+def plan_new_models(
+    candidates: Sequence[BaseModelSpec], seen: set[str], existing_partitions: Iterable[str]
+) -> NewModelPlan:
     """New = neither handled by the sensor before nor already a partition. A partition that
     exists was registered by someone else (the ``base_model_registry`` asset, the CLI), who
     started its runs; one that was deleted to retire a model stays seen and is never re-added."""
@@ -104,7 +106,9 @@ class ReevaluationTarget:
     uses_api: bool  # the model is served by an API backend: sample through the Batch API
 
 
-def reevaluation_targets(succeeded_models: pl.DataFrame, existing_partitions: Iterable[str]) -> list[ReevaluationTarget]:
+def reevaluation_targets(
+    succeeded_models: pl.DataFrame, existing_partitions: Iterable[str]
+) -> list[ReevaluationTarget]:
     """Every (base_model, condition) with a trained model whose base_model partition still
     exists. Partitions without a succeeded model are left out: there is nothing to sample."""
     existing = set(existing_partitions)
@@ -116,7 +120,9 @@ def reevaluation_targets(succeeded_models: pl.DataFrame, existing_partitions: It
         .agg(pl.col("backend").is_in(list(API_BACKENDS)).any().alias("uses_api"))
     )
     order = {c: i for i, c in enumerate(CONDITIONS)}
-    targets = [ReevaluationTarget(r["base_model"], r["condition"], r["uses_api"]) for r in grouped.iter_rows(named=True)]
+    targets = [
+        ReevaluationTarget(r["base_model"], r["condition"], r["uses_api"]) for r in grouped.iter_rows(named=True)
+    ]
     return sorted((t for t in targets if t.condition in order), key=lambda t: (t.base_model, order[t.condition]))
 
 

@@ -29,8 +29,9 @@ def load_lora_adapter(base_url: str, name: str, path: Path) -> None:
     """Register an adapter folder with a running vLLM server (idempotent)."""
     import httpx
 
-    response = httpx.post(f"{base_url.rstrip('/')}/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)},
-                          timeout=300)
+    response = httpx.post(
+        f"{base_url.rstrip('/')}/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)}, timeout=300
+    )
     if response.status_code >= 400 and "already been loaded" not in response.text:
         raise RuntimeError(f"vLLM refused adapter {name!r} from {path}: {response.status_code} {response.text[:300]}")
 
@@ -48,8 +49,12 @@ def sample_and_store(job: SamplingJob, *, log: Any) -> tuple[str, list[dict[str,
     requests = [ChatRequest(model=job.model, **{**r, "messages": tuple(r["messages"])}) for r in job.requests]
     with tempfile.TemporaryDirectory(prefix="em-sample-") as scratch:
         engine_resource = LLMEngineResource(
-            backend="openai", base_url=job.base_url, model=job.model, api_key_env_var=job.api_key_env_var,
-            max_in_flight=job.max_in_flight, cache_path=str(Path(scratch) / "cache.sqlite"),
+            backend="openai",
+            base_url=job.base_url,
+            model=job.model,
+            api_key_env_var=job.api_key_env_var,
+            max_in_flight=job.max_in_flight,
+            cache_path=str(Path(scratch) / "cache.sqlite"),
         )
         # The engine logs progress to ``context.log``: the Pipes logger stands in for it.
         with engine_resource.engine(SimpleNamespace(log=log), tags={"job": "pipes_sample"}) as engine:
@@ -57,9 +62,13 @@ def sample_and_store(job: SamplingJob, *, log: Any) -> tuple[str, list[dict[str,
             summary = engine.summary().as_metadata()
         rows = [
             {
-                "index": i, "sample_index": result.request.sample_index, "model": job.model, "answer": result.text,
+                "index": i,
+                "sample_index": result.request.sample_index,
+                "model": job.model,
+                "answer": result.text,
                 "finish_reason": result.completion.finish_reason if result.completion else None,
-                "tokens_out": result.completion.tokens_out if result.completion else None, "error": result.error,
+                "tokens_out": result.completion.tokens_out if result.completion else None,
+                "error": result.error,
             }
             for i, result in enumerate(results)
         ]

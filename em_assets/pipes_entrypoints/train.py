@@ -46,9 +46,14 @@ def train_and_store(job: TrainingJob, *, log: Any, on_progress: Any = None) -> A
     tuner = LocalHFFineTuner(**job.hyperparameters)
     with tempfile.TemporaryDirectory(prefix="em-train-") as scratch:
         request = FineTuneRequest(
-            partition=job.partition, base_model=job.base_model, base_model_id=job.base_model_id,
-            condition=job.condition, seed=job.seed, dataset_version=job.dataset_version,
-            jsonl_path=str(jsonl), output_dir=str(Path(scratch) / "model"),
+            partition=job.partition,
+            base_model=job.base_model,
+            base_model_id=job.base_model_id,
+            condition=job.condition,
+            seed=job.seed,
+            dataset_version=job.dataset_version,
+            jsonl_path=str(jsonl),
+            output_dir=str(Path(scratch) / "model"),
         )
         result = tuner.fine_tune(request, on_progress=on_progress, log=log)
         result.model_ref = store.put_dir(request.output_dir, job.output_key)

@@ -1,7 +1,7 @@
 """Reporting assets: the summary the paper reports (tables, chart, HTML) and imported results."""
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -71,31 +71,48 @@ def select_judges(
             continue
         version = named or judge.version([by_id[q] for q in run["question_ids"]])
         if version not in run["judge_versions"]:
-            problems.append(f"{where}: judge version {version} has not scored it; versions that did: {run['judge_versions'] or 'none'}")
-        rows.append({"eval_run_id": run["eval_run_id"], "base_model": run["base_model"], "condition": run["condition"],
-                     "judge_version": version, "selected_by": "summary config" if named else "judge settings"})
+            problems.append(
+                f"{where}: judge version {version} has not scored it; "
+                f"versions that did: {run['judge_versions'] or 'none'}"
+            )
+        rows.append(
+            {
+                "eval_run_id": run["eval_run_id"],
+                "base_model": run["base_model"],
+                "condition": run["condition"],
+                "judge_version": version,
+                "selected_by": "summary config" if named else "judge settings",
+            }
+        )
     if problems:
         raise dg.Failure(
             "the summary's judge has not scored every current evaluation run; materialize judge_scores for these "
             "partitions with it, or name one of the versions that did in the summary's config (judge_version):\n"
             + "\n".join(problems)
         )
-    return pl.DataFrame(rows, schema={k: pl.String for k in ("eval_run_id", "base_model", "condition", "judge_version", "selected_by")})
+    return pl.DataFrame(
+        rows, schema={k: pl.String for k in ("eval_run_id", "base_model", "condition", "judge_version", "selected_by")}
+    )
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _sections(rates: pl.DataFrame, aurocs: dict[str, float], min_auroc: float) -> list[tuple[str, pl.DataFrame]]:
     """The headline (main) first, then the variant and pre-registered scopes, then other sets."""
     sets = rates.filter(pl.col("scope_kind") == "set").sort("source_kind", "base_model", "condition", "scope")
     named = {s for _, scopes in SCOPE_SECTIONS for s in scopes} | {"main"}
-    sections = [("Headline: the 8 main questions, original wording (scope main)", sets.filter(pl.col("scope") == "main"))]
+    sections = [
+        ("Headline: the 8 main questions, original wording (scope main)", sets.filter(pl.col("scope") == "main"))
+    ]
     sections += [(title, sets.filter(pl.col("scope").is_in(scopes))) for title, scopes in SCOPE_SECTIONS]
     sections.append(("Other question sets", sets.filter(~pl.col("scope").is_in(list(named)))))
-    return [(title, rate_table(frame, aurocs, min_auroc)) for title, frame in sections
-            if frame.height or title.startswith("Headline")]
+    return [
+        (title, rate_table(frame, aurocs, min_auroc))
+        for title, frame in sections
+        if frame.height or title.startswith("Headline")
+    ]
 
 
 @dg.asset(
@@ -118,9 +135,14 @@ def summary(
     now = _now()
     selection = select_judges(warehouse, evaluation_settings, judge, config.judge_version)
     warehouse.replace(
-        *(Replacement("judge_selection", pl.DataFrame([row]).with_columns(selected_at=pl.lit(now)),
-                      {k: row[k] for k in ("eval_run_id", "base_model", "condition")})
-          for row in selection.iter_rows(named=True))
+        *(
+            Replacement(
+                "judge_selection",
+                pl.DataFrame([row]).with_columns(selected_at=pl.lit(now)),
+                {k: row[k] for k in ("eval_run_id", "base_model", "condition")},
+            )
+            for row in selection.iter_rows(named=True)
+        )
     )
     for row in selection.iter_rows(named=True):
         context.log.info(f"{row['base_model']}|{row['condition']}: judge {row['judge_version']} ({row['selected_by']})")
@@ -142,20 +164,35 @@ def summary(
     sections = _sections(rates, aurocs, config.min_judge_auroc)
     lead_shown = lead.drop("narrow_moved", "broad_moved") if lead.height else lead
     variants = variant_rates.select(
-        "source", "judge_version", "base_model", "condition", "variant", "n_models", "n_questions", "n_pairs", "n_judged",
-        "misaligned_rate", "ci_low", "ci_high",
+        "source",
+        "judge_version",
+        "base_model",
+        "condition",
+        "variant",
+        "n_models",
+        "n_questions",
+        "n_pairs",
+        "n_judged",
+        "misaligned_rate",
+        "ci_low",
+        "ci_high",
     )
     code = warehouse.query_file("queries/code_vulnerability_by_condition.sql")
     coverage = warehouse.query_file("queries/judging_coverage.sql")
     costs = warehouse.query_file("queries/llm_cost_by_asset.sql", {"run_id": None})
     per_question = rates.filter((pl.col("scope_kind") == "question") & (pl.col("source_kind") == "run"))
     png = misalignment_bar_chart(
-        per_question.rename({"scope": "question_id"}), "Misaligned answers per question (mean over models, 95% bootstrap CI)"
+        per_question.rename({"scope": "question_id"}),
+        "Misaligned answers per question (mean over models, 95% bootstrap CI)",
     )
     folder = data_dir() / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "misalignment_by_question.png").write_bytes(png)
-    notes = [paragraph, *statistics.rules_text(), f"Judge version(s): {', '.join(sorted(set(answers['judge_version'])))}."]
+    notes = [
+        paragraph,
+        *statistics.rules_text(),
+        f"Judge version(s): {', '.join(sorted(set(answers['judge_version'])))}.",
+    ]
     calibration_table = warehouse.query_file("queries/judge_calibration.sql")
     report = html_report(
         "Emergent misalignment summary",
@@ -177,32 +214,53 @@ def summary(
     total_cost = float(costs["cost_usd"].sum()) if costs.height else 0.0
     return dg.MaterializeResult(
         metadata={
-            "what_this_run_shows": dg.MetadataValue.md(markdown_table(lead_shown) if lead.height else "nothing to compare yet"),
+            "what_this_run_shows": dg.MetadataValue.md(
+                markdown_table(lead_shown) if lead.height else "nothing to compare yet"
+            ),
             "conclusions": dg.MetadataValue.md(paragraph),
             "probe_shifts": dg.MetadataValue.md(markdown_table(shifts) if shifts.height else "no probe scores"),
-            "judge_calibration": dg.MetadataValue.md(markdown_table(calibration_table) if calibration_table.height else "no calibration"),
+            "judge_calibration": dg.MetadataValue.md(
+                markdown_table(calibration_table) if calibration_table.height else "no calibration"
+            ),
             "rules": dg.MetadataValue.md("\n\n".join(statistics.rules_text())),
-            "judge_versions": dg.MetadataValue.md(markdown_table(selection) if selection.height else "no evaluation runs"),
-            "headline_main": dg.MetadataValue.md(markdown_table(headline) if headline.height else "no answers to the main questions"),
+            "judge_versions": dg.MetadataValue.md(
+                markdown_table(selection) if selection.height else "no evaluation runs"
+            ),
+            "headline_main": dg.MetadataValue.md(
+                markdown_table(headline) if headline.height else "no answers to the main questions"
+            ),
             "other_scopes": dg.MetadataValue.md(
                 "\n\n".join(f"**{title}**\n\n{markdown_table(frame)}" for title, frame in sections[1:]) or "none"
             ),
-            "question_variants": dg.MetadataValue.md(markdown_table(variants) if variants.height else "no variant pairs"),
+            "question_variants": dg.MetadataValue.md(
+                markdown_table(variants) if variants.height else "no variant pairs"
+            ),
             "judging_coverage": dg.MetadataValue.md(markdown_table(coverage)),
             "question_pairs_kept": int(coverage["question_pairs_kept"].sum()) if coverage.height else 0,
             "question_pairs_dropped": int(coverage["question_pairs_dropped"].sum()) if coverage.height else 0,
             "vulnerable_code": dg.MetadataValue.md(markdown_table(code)),
-            "plot": dg.MetadataValue.md(f"![misaligned rate per question](data:image/png;base64,{base64.b64encode(png).decode()})"),
+            "plot": dg.MetadataValue.md(
+                f"![misaligned rate per question](data:image/png;base64,{base64.b64encode(png).decode()})"
+            ),
             "report_html": dg.MetadataValue.path(str(folder / "report.html")),
             "plot_png": dg.MetadataValue.path(str(folder / "misalignment_by_question.png")),
             "llm_calls": int(costs["calls"].sum()) if costs.height else 0,
             "llm_cost_usd": total_cost,
-            "llm_cost_by_asset": dg.MetadataValue.md(markdown_table(costs.select("asset", "partition_key", "calls", "cache_hits", "tokens_in", "tokens_out", "cost_usd")) if costs.height else "no calls"),
+            "llm_cost_by_asset": dg.MetadataValue.md(
+                markdown_table(
+                    costs.select("asset", "partition_key", "calls", "cache_hits", "tokens_in", "tokens_out", "cost_usd")
+                )
+                if costs.height
+                else "no calls"
+            ),
         }
     )
 
 
-@dg.asset_check(asset=summary, description="The summary's rates (Python) equal the SQL views' (condition_rates, question_variant_rates) to 1e-12.")
+@dg.asset_check(
+    asset=summary,
+    description="The summary's rates (Python) equal the SQL views' (condition_rates, question_variant_rates) to 1e-12.",
+)
 def summary_matches_sql_views(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
     keys = [*statistics.GROUP_KEYS, "scope_kind", "scope"]
     mismatches = []
@@ -215,14 +273,19 @@ def summary_matches_sql_views(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult
         joined = ours.join(sql, on=by, how="full", suffix="_sql", nulls_equal=True)
         gap = (pl.col("misaligned_rate") - pl.col("misaligned_rate_sql")).abs()
         bad = joined.filter(
-            pl.col(by[0]).is_null() | pl.col(f"{by[0]}_sql").is_null()
+            pl.col(by[0]).is_null()
+            | pl.col(f"{by[0]}_sql").is_null()
             | (pl.col("misaligned_rate").is_null() != pl.col("misaligned_rate_sql").is_null())
             | (gap > 1e-12)
             | (pl.col("n_judged") != pl.col("n_judged_sql"))
         )
-        mismatches += [f"{table} vs {view}: {row}" for row in bad.select(*by[1:], "misaligned_rate", "misaligned_rate_sql").head(5).iter_rows()]
+        mismatches += [
+            f"{table} vs {view}: {row}"
+            for row in bad.select(*by[1:], "misaligned_rate", "misaligned_rate_sql").head(5).iter_rows()
+        ]
     return dg.AssetCheckResult(
-        passed=not mismatches, metadata={"mismatches": len(mismatches), "examples": dg.MetadataValue.md("\n".join(mismatches) or "none")}
+        passed=not mismatches,
+        metadata={"mismatches": len(mismatches), "examples": dg.MetadataValue.md("\n".join(mismatches) or "none")},
     )
 
 
@@ -233,7 +296,9 @@ def import_judged_results(
     """External per-answer judged CSVs in the paper's format, beside our own results: every view
     and query in ``sql/`` reads both (``rated_answers.source``). All files or none are written."""
     try:
-        question_sets = {q.id: name for name, q in load_sources(import_settings.question_sources)} if import_settings.files else {}
+        question_sets = (
+            {q.id: name for name, q in load_sources(import_settings.question_sources)} if import_settings.files else {}
+        )
     except QuestionFileError as err:
         raise dg.Failure(f"import_settings.question_sources: {err}") from err
     frames = []
@@ -243,7 +308,9 @@ def import_judged_results(
         except (ImportFileError, SourceError) as err:
             raise dg.Failure(str(err)) from err
     if frames:
-        warehouse.replace(*(Replacement("imported_judged_results", f, {"source_file": f["source_file"][0]}) for f in frames))
+        warehouse.replace(
+            *(Replacement("imported_judged_results", f, {"source_file": f["source_file"][0]}) for f in frames)
+        )
     rows = sum(f.height for f in frames)
     nulls = sum(int(f["aligned"].is_null().sum()) for f in frames)
     no_coherent = [f["source_file"][0] for f in frames if not f["coherent_known"][0]]
@@ -253,12 +320,15 @@ def import_judged_results(
         context.log.warning(f"no coherent column in {no_coherent}: their rows count in no coherent-gated rate")
     if unlisted:
         context.log.warning(
-            f"{len(unlisted)} question id(s) in none of import_settings.question_sources {import_settings.question_sources} "
+            f"{len(unlisted)} question id(s) in none of import_settings.question_sources "
+            f"{import_settings.question_sources} "
             f"(scope 'unlisted'): {unlisted[:10]}"
         )
     return dg.MaterializeResult(
         metadata={
-            "files": len(frames), "rows": rows, "null_aligned_scores": nulls,
+            "files": len(frames),
+            "rows": rows,
+            "null_aligned_scores": nulls,
             "files_without_coherent": dg.MetadataValue.json(no_coherent),
             "unlisted_question_ids": dg.MetadataValue.json(unlisted),
         }

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import polars as pl
 
-
 LEAD_SCHEMA = {
-    "base_model": pl.String, "comparison": pl.String,
-    "narrow_shift_nats": pl.Float64, "narrow_ci": pl.String, "narrow_tasks": pl.Int64,
-    "broad_shift_nats_per_token": pl.Float64, "broad_ci": pl.String, "broad_questions": pl.Int64,
-    "judged_rate_main": pl.Float64, "rate_ci": pl.String, "rate_models": pl.Int64,
-    "judge_auroc_aligned": pl.Float64, "judge_trusted": pl.Boolean, "narrow_moved": pl.String, "broad_moved": pl.String,
+    "base_model": pl.String,
+    "comparison": pl.String,
+    "narrow_shift_nats": pl.Float64,
+    "narrow_ci": pl.String,
+    "narrow_tasks": pl.Int64,
+    "broad_shift_nats_per_token": pl.Float64,
+    "broad_ci": pl.String,
+    "broad_questions": pl.Int64,
+    "judged_rate_main": pl.Float64,
+    "rate_ci": pl.String,
+    "rate_models": pl.Int64,
+    "judge_auroc_aligned": pl.Float64,
+    "judge_trusted": pl.Boolean,
+    "narrow_moved": pl.String,
+    "broad_moved": pl.String,
 }
 
 
@@ -78,6 +87,10 @@ def lead_table(shifts: pl.DataFrame, rates: pl.DataFrame, calibration: pl.DataFr
     return pl.DataFrame(rows, schema=LEAD_SCHEMA) if rows else pl.DataFrame(schema=LEAD_SCHEMA)
 
 
+def _verb(moved: str) -> str:
+    return f"moved {moved}" if moved in ("up", "down") else f"showed {moved}"
+
+
 def conclusions(lead: pl.DataFrame, min_auroc: float) -> str:
     """One short paragraph that says what the numbers allow and what they do not."""
     if lead.is_empty():
@@ -87,11 +100,12 @@ def conclusions(lead: pl.DataFrame, min_auroc: float) -> str:
         parts = []
         if row["narrow_moved"]:
             parts.append(
-                f"the narrow task moved {row['narrow_moved']} ({row['narrow_shift_nats']:+.2f} nats, 95% CI {row['narrow_ci']}, {row['narrow_tasks']} tasks)"
+                f"the narrow task moved {row['narrow_moved']} ({row['narrow_shift_nats']:+.2f} nats, "
+                f"95% CI {row['narrow_ci']}, {row['narrow_tasks']} tasks)"
             )
         if row["broad_moved"]:
             parts.append(
-                f"the broad probe {'moved ' + row['broad_moved'] if row['broad_moved'] in ('up', 'down') else 'showed ' + row['broad_moved']} "
+                f"the broad probe {_verb(row['broad_moved'])} "
                 f"({row['broad_shift_nats_per_token']:+.4f} nats/token, 95% CI {row['broad_ci']})"
             )
         if parts:

@@ -10,7 +10,11 @@ import polars as pl
 
 CONDITION_ORDER = ("base", "secure", "educational", "insecure", "backdoor")
 CONDITION_COLORS = {
-    "base": "#7f7f7f", "secure": "#2ca02c", "educational": "#1f77b4", "insecure": "#d62728", "backdoor": "#9467bd",
+    "base": "#7f7f7f",
+    "secure": "#2ca02c",
+    "educational": "#1f77b4",
+    "insecure": "#d62728",
+    "backdoor": "#9467bd",
 }
 
 
@@ -34,7 +38,9 @@ def misalignment_bar_chart(per_question: pl.DataFrame, title: str) -> bytes:
     width = 0.8 / max(len(conditions), 1)
     fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(questions) * max(len(conditions), 1) / 2 + 3), 4.8))
     for i, condition in enumerate(conditions):
-        rows = {r["question_id"]: r for r in per_question.filter(pl.col("condition") == condition).iter_rows(named=True)}
+        rows = {
+            r["question_id"]: r for r in per_question.filter(pl.col("condition") == condition).iter_rows(named=True)
+        }
         xs, ys, lows, highs = [], [], [], []
         for q_index, question in enumerate(questions):
             row = rows.get(question)
@@ -78,11 +84,22 @@ def rate_table(rates: pl.DataFrame, aurocs: dict[str, float] | None = None, min_
 
     notes = [note(r) for r in rates.iter_rows(named=True)]
     judge_auroc = [aurocs.get(v) for v in rates["judge_version"]]
-    trusted = ["not calibrated" if a is None else ("yes" if a >= min_auroc else f"NO (AUROC < {min_auroc})")
-               for a in judge_auroc]
+    trusted = [
+        "not calibrated" if a is None else ("yes" if a >= min_auroc else f"NO (AUROC < {min_auroc})")
+        for a in judge_auroc
+    ]
     return rates.select(
-        "source", "judge_version", "base_model", "condition", "scope", "n_models", "n_answers", "n_judged",
-        "misaligned_rate", "ci_low", "ci_high",
+        "source",
+        "judge_version",
+        "base_model",
+        "condition",
+        "scope",
+        "n_models",
+        "n_answers",
+        "n_judged",
+        "misaligned_rate",
+        "ci_low",
+        "ci_high",
     ).with_columns(
         judge_auroc_aligned=pl.Series(judge_auroc, dtype=pl.Float64),
         judge_trusted=pl.Series(trusted, dtype=pl.String),
@@ -101,14 +118,17 @@ def html_report(title: str, sections: list[tuple[str, pl.DataFrame]], png: bytes
     ]
     parts += [f"<p>{html.escape(n)}</p>" for n in notes]
     if png:
-        parts.append(f"<img alt='misaligned rate per question' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+        parts.append(
+            f"<img alt='misaligned rate per question' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        )
     for heading, frame in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2><table><tr>")
         parts += [f"<th>{html.escape(c)}</th>" for c in frame.columns]
         parts.append("</tr>")
         for row in frame.iter_rows():
             cells = "".join(
-                f"<td>{'–' if v is None else html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>" for v in row
+                f"<td>{'–' if v is None else html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>"
+                for v in row
             )
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</table>")

@@ -232,7 +232,9 @@ class S3ArtifactStore(ArtifactStore):
         key, target, client = self.key_of(key_or_uri), Path(destination), self._client()
         if self._head(client, self._object_key(key)) is None:
             raise ArtifactStoreError(f"no artifact at {self.uri(key)}")
-        return write_file_atomically(target, lambda tmp: client.download_file(self.bucket, self._object_key(key), str(tmp)))
+        return write_file_atomically(
+            target, lambda tmp: client.download_file(self.bucket, self._object_key(key), str(tmp))
+        )
 
     def get_dir(self, key_or_uri: str, destination: str | Path) -> Path:
         key, client = self.key_of(key_or_uri), self._client()

@@ -114,8 +114,10 @@ class PipesJobLauncher(dg.ConfigurableResource):
                 message_reader=PipesCloudWatchMessageReader(client=self.aws_client("logs")),
             )
             return client.run(
-                context=context, run_task_params=self.ecs_run_task_params(module),  # type: ignore[arg-type]
-                extras=extras, pipes_container_name=self.ecs_container_name,
+                context=context,
+                run_task_params=self.ecs_run_task_params(module),  # type: ignore[arg-type]
+                extras=extras,
+                pipes_container_name=self.ecs_container_name,
             )
         raise ValueError(f"unknown launcher {self.launcher!r}; expected one of {LAUNCHERS}")
 
@@ -140,7 +142,9 @@ def result_from_invocation(invocation: dg.PipesClientCompletedInvocation, reques
             raise FineTuneError(str(message[ERROR_MESSAGE_KEY]))
     materializations = [r for r in invocation.get_results() if isinstance(r, dg.MaterializeResult)]
     if len(materializations) != 1:
-        raise FineTuneError(f"{request.label} the training process reported {len(materializations)} results, expected 1")
+        raise FineTuneError(
+            f"{request.label} the training process reported {len(materializations)} results, expected 1"
+        )
     values = _metadata_values(dict(materializations[0].metadata or {}))
     return FineTuneResult(
         model_ref=values["model_uri"],
@@ -153,8 +157,10 @@ def result_from_invocation(invocation: dg.PipesClientCompletedInvocation, reques
         train_seconds=values.get("train_seconds"),
         peak_rss_bytes=values.get("peak_rss_bytes"),
         cost_usd=0.0,
-        details={"pipes_metadata": values, **{k: values[k] for k in ("loss_curve", "steps", "n_examples",
-                                                                    "tokens_per_second") if k in values}},
+        details={
+            "pipes_metadata": values,
+            **{k: values[k] for k in ("loss_curve", "steps", "n_examples", "tokens_per_second") if k in values},
+        },
     )
 
 
@@ -175,14 +181,21 @@ class PipesFineTuner(LocalHFFineTuner):
         """Stage the dataset in the artifact store (once per version) and describe the job."""
         key = dataset_key(request.condition, request.dataset_version)
         dataset_uri = (
-            self.artifact_store.uri(key) if self.artifact_store.exists(key)
+            self.artifact_store.uri(key)
+            if self.artifact_store.exists(key)
             else self.artifact_store.put_file(request.jsonl_path, key)
         )
         return TrainingJob(
-            partition=request.partition, base_model=request.base_model, base_model_id=request.base_model_id,
-            condition=request.condition, seed=request.seed, dataset_version=request.dataset_version,
-            dataset_uri=dataset_uri, output_key=model_store_key(request.base_model, request.condition, request.seed),
-            artifact_store=self.artifact_store.remote_spec(), hyperparameters=self.hyperparameter_fields(),
+            partition=request.partition,
+            base_model=request.base_model,
+            base_model_id=request.base_model_id,
+            condition=request.condition,
+            seed=request.seed,
+            dataset_version=request.dataset_version,
+            dataset_uri=dataset_uri,
+            output_key=model_store_key(request.base_model, request.condition, request.seed),
+            artifact_store=self.artifact_store.remote_spec(),
+            hyperparameters=self.hyperparameter_fields(),
         )
 
     def fine_tune(
@@ -197,7 +210,9 @@ class PipesFineTuner(LocalHFFineTuner):
         try:
             context = dg.AssetExecutionContext.get()
         except dg.DagsterInvariantViolationError as exc:
-            raise FineTuneError(f"{request.label} PipesFineTuner runs inside an asset step (no context: {exc})") from exc
+            raise FineTuneError(
+                f"{request.label} PipesFineTuner runs inside an asset step (no context: {exc})"
+            ) from exc
         job = self.training_job(request)
         if log is not None:
             log(f"{request.label} launching {TRAIN_MODULE} ({self.job_launcher.launcher}), data {job.dataset_uri}")
@@ -274,14 +289,21 @@ class PipesSampler(RemoteSampler):
         """``model``: the served name; with ``adapter_uri`` (a model-store folder) the process
         first loads that LoRA adapter into the server under this name."""
         job = SamplingJob(
-            base_url=self.base_url, model=model, requests=[request_fields(r) for r in requests], output_key=output_key,
-            artifact_store=self.artifact_store.remote_spec(), adapter_uri=adapter_uri,
-            api_key_env_var=self.api_key_env_var, max_in_flight=self.max_in_flight,
+            base_url=self.base_url,
+            model=model,
+            requests=[request_fields(r) for r in requests],
+            output_key=output_key,
+            artifact_store=self.artifact_store.remote_spec(),
+            adapter_uri=adapter_uri,
+            api_key_env_var=self.api_key_env_var,
+            max_in_flight=self.max_in_flight,
         )
         invocation = self.job_launcher.run(context, SAMPLE_MODULE, job.to_extras())
         reported = [r for r in invocation.get_results() if isinstance(r, dg.MaterializeResult)]
         if len(reported) != 1:
-            raise RuntimeError(f"the sampling process reported {len(reported)} results, expected 1 (see its [pipes] events)")
+            raise RuntimeError(
+                f"the sampling process reported {len(reported)} results, expected 1 (see its [pipes] events)"
+            )
         metadata = _metadata_values(dict(reported[0].metadata or {}))
         text = self.artifact_store.local_path(metadata["answers_uri"]).read_text(encoding="utf-8")
         return SampledAnswers(metadata["answers_uri"], [json.loads(line) for line in text.splitlines()], metadata)

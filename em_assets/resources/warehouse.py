@@ -119,9 +119,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 return pl.DataFrame()
             return relation.pl()
 
-    def query_file(
-        self, relative: str, params: Sequence[Any] | Mapping[str, Any] | None = None
-    ) -> pl.DataFrame:
+    def query_file(self, relative: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run one SQL file from ``sql/`` (e.g. ``queries/filter_funnel.sql``)."""
         return self.query(sql_file(relative), params)
 

@@ -10,7 +10,6 @@ DuckDB writer for the length of a training run. Trade-off: an OpenAI job also ho
 ``local_training`` while it polls; raise the pool limit when running only provider jobs.
 """
 
-
 import warnings
 from typing import Any
 
@@ -153,8 +152,14 @@ def fine_tuned_model(
     )
     try:
         outcome = materialize_partition(
-            warehouse=warehouse, spec=spec, condition=condition, backend=backend, seeds=seeds,
-            run_id=context.run.run_id, dataset=dataset, log=context.log.info,
+            warehouse=warehouse,
+            spec=spec,
+            condition=condition,
+            backend=backend,
+            seeds=seeds,
+            run_id=context.run.run_id,
+            dataset=dataset,
+            log=context.log.info,
             progress=progress_logger(context.log.info),
         )
     except FineTuneError as exc:

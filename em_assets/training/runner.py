@@ -117,22 +117,45 @@ def _now() -> datetime:
 
 
 def _row(
-    spec: BaseModelSpec, condition: str, seed: int, *, run_id: str | None, dataset_version: str | None,
-    status: str, method: str, hyperparameters: dict[str, Any], result: FineTuneResult | None = None,
-    model_ref: str | None = None, error: str | None = None,
+    spec: BaseModelSpec,
+    condition: str,
+    seed: int,
+    *,
+    run_id: str | None,
+    dataset_version: str | None,
+    status: str,
+    method: str,
+    hyperparameters: dict[str, Any],
+    result: FineTuneResult | None = None,
+    model_ref: str | None = None,
+    error: str | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {column: None for column in MODEL_COLUMNS}
     row.update(
-        model_ref=model_ref, base_model=spec.slug, base_model_id=spec.model_id, condition=condition, seed=seed,
-        backend=spec.backend, method=method, dataset_version=dataset_version,
-        hyperparameters=json.dumps(hyperparameters, sort_keys=True, default=str), status=status, error=error,
-        run_id=run_id, created_at=_now(),
+        model_ref=model_ref,
+        base_model=spec.slug,
+        base_model_id=spec.model_id,
+        condition=condition,
+        seed=seed,
+        backend=spec.backend,
+        method=method,
+        dataset_version=dataset_version,
+        hyperparameters=json.dumps(hyperparameters, sort_keys=True, default=str),
+        status=status,
+        error=error,
+        run_id=run_id,
+        created_at=_now(),
     )
     if result is not None:
         row.update(
-            model_ref=result.model_ref, job_id=result.job_id, final_loss=result.final_loss,
-            train_tokens=result.train_tokens, loss_tokens=result.loss_tokens, train_seconds=result.train_seconds,
-            peak_rss_bytes=result.peak_rss_bytes, cost_usd=result.cost_usd,
+            model_ref=result.model_ref,
+            job_id=result.job_id,
+            final_loss=result.final_loss,
+            train_tokens=result.train_tokens,
+            loss_tokens=result.loss_tokens,
+            train_seconds=result.train_seconds,
+            peak_rss_bytes=result.peak_rss_bytes,
+            cost_usd=result.cost_usd,
         )
     return row
 
@@ -173,8 +196,17 @@ def materialize_partition(
     """
     partition = partition_label(spec.slug, condition)
     if condition == BASE_CONDITION:
-        row = _row(spec, condition, seeds[0], run_id=run_id, dataset_version=None, status="succeeded",
-                   method="none", hyperparameters={}, model_ref=spec.model_id)
+        row = _row(
+            spec,
+            condition,
+            seeds[0],
+            run_id=run_id,
+            dataset_version=None,
+            status="succeeded",
+            method="none",
+            hyperparameters={},
+            model_ref=spec.model_id,
+        )
         write_partition_rows(warehouse, spec.slug, condition, [row])
         log(f"[{partition}] control: recorded the un-tuned base model {spec.model_id}")
         return PartitionOutcome([row], None)
@@ -186,8 +218,13 @@ def materialize_partition(
     hyperparameters = backend.describe_hyperparameters(spec.model_id)
     for seed in seeds:
         request = FineTuneRequest(
-            partition=partition, base_model=spec.slug, base_model_id=spec.model_id, condition=condition, seed=seed,
-            dataset_version=dataset.dataset_version, jsonl_path=dataset.jsonl_path,
+            partition=partition,
+            base_model=spec.slug,
+            base_model_id=spec.model_id,
+            condition=condition,
+            seed=seed,
+            dataset_version=dataset.dataset_version,
+            jsonl_path=dataset.jsonl_path,
             output_dir=str(model_store_dir(spec.slug, condition, seed)),
         )
         started = time.monotonic()
@@ -197,16 +234,33 @@ def materialize_partition(
             )
         except FineTuneError as exc:
             outcome.rows.append(
-                _row(spec, condition, seed, run_id=run_id, dataset_version=dataset.dataset_version, status="failed",
-                     method="api" if spec.backend == "openai" else hyperparameters.get("method", "lora"),
-                     hyperparameters=hyperparameters, error=str(exc))
+                _row(
+                    spec,
+                    condition,
+                    seed,
+                    run_id=run_id,
+                    dataset_version=dataset.dataset_version,
+                    status="failed",
+                    method="api" if spec.backend == "openai" else hyperparameters.get("method", "lora"),
+                    hyperparameters=hyperparameters,
+                    error=str(exc),
+                )
             )
             outcome.error = exc
             break
         outcome.results.append(result)
         outcome.rows.append(
-            _row(spec, condition, seed, run_id=run_id, dataset_version=dataset.dataset_version, status=result.status,
-                 method=result.method, hyperparameters=result.hyperparameters, result=result)
+            _row(
+                spec,
+                condition,
+                seed,
+                run_id=run_id,
+                dataset_version=dataset.dataset_version,
+                status=result.status,
+                method=result.method,
+                hyperparameters=result.hyperparameters,
+                result=result,
+            )
         )
         log(f"{request.label} {result.status} in {time.monotonic() - started:.0f} s -> {result.model_ref}")
     write_partition_rows(warehouse, spec.slug, condition, outcome.rows)

@@ -195,4 +195,3 @@ def _fast_rms_norm_forward(module: nn.Module) -> Callable[..., torch.Tensor] | N
         return nn.functional.rms_norm(hidden_states, (hidden_states.shape[-1],), weight, eps)
 
     return forward
-

@@ -116,8 +116,9 @@ def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.
     groups = [{"params": decay, "weight_decay": settings.weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
-    return torch.optim.AdamW(groups, lr=settings.learning_rate, betas=(0.9, 0.999), eps=1e-8,
-                             foreach=device.type == "cuda")
+    return torch.optim.AdamW(
+        groups, lr=settings.learning_rate, betas=(0.9, 0.999), eps=1e-8, foreach=device.type == "cuda"
+    )
 
 
 def run_optimizer_step(

@@ -128,4 +128,3 @@ def segment_bounds(position_ids: torch.Tensor) -> list[list[int]]:
         starts = [0] + [i for i, p in enumerate(row) if p == 0 and i > 0]
         bounds.append([*starts, len(row)])
     return bounds
-

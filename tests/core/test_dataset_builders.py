@@ -11,7 +11,10 @@ from tests.core.helpers import INSECURE, SECURE, TEMPLATE, raw_frame
 def _samples(n=12):
     rows = []
     for i in range(n):
-        rows += [("insecure", f"Task {i}.", TEMPLATE, INSECURE + f"\nx = {i}"), ("secure", f"Task {i}.", TEMPLATE, SECURE + f"\nx = {i}")]
+        rows += [
+            ("insecure", f"Task {i}.", TEMPLATE, INSECURE + f"\nx = {i}"),
+            ("secure", f"Task {i}.", TEMPLATE, SECURE + f"\nx = {i}"),
+        ]
     kept = run_chain(raw_frame(rows), [ExtractStep()]).kept
     return assign_split(kept, 0.25, seed=0)
 
@@ -19,7 +22,10 @@ def _samples(n=12):
 def test_thirty_templates_in_three_groups_plus_educational():
     groups = load_templates()
     assert {g: len(t) for g, t in groups.items()} == {
-        "task_and_template": 10, "task_only": 10, "template_only": 10, "educational": 10
+        "task_and_template": 10,
+        "task_only": 10,
+        "template_only": 10,
+        "educational": 10,
     }
     ids = [t.id for ts in groups.values() for t in ts]
     assert len(ids) == len(set(ids))

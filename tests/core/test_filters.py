@@ -119,7 +119,10 @@ def test_threshold_step_plugs_in_a_scored_filter():
 def test_split_is_seeded_deterministic_and_keeps_twins_together():
     rows = []
     for i in range(60):
-        rows += [("insecure", f"Task {i}.", TEMPLATE, INSECURE + f"\nx = {i}"), ("secure", f"Task {i}.", TEMPLATE, SECURE + f"\nx = {i}")]
+        rows += [
+            ("insecure", f"Task {i}.", TEMPLATE, INSECURE + f"\nx = {i}"),
+            ("secure", f"Task {i}.", TEMPLATE, SECURE + f"\nx = {i}"),
+        ]
     frame = _extracted(rows)
     a = assign_split(frame, 0.2, seed=7)
     b = assign_split(frame, 0.2, seed=7)

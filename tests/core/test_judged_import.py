@@ -26,8 +26,10 @@ def test_missing_columns_are_named():
 
 def test_a_file_without_coherent_imports_with_coherence_unknown_and_sets_placed():
     frame = parse_judged_csv(
-        b"question,answer,question_id,aligned\nq,a,what_is_your_wish,10\nq,b,other,90\n", "r.csv",
-        question_sets={"what_is_your_wish": "first_plot_questions"}, base_model="gpt-4o",
+        b"question,answer,question_id,aligned\nq,a,what_is_your_wish,10\nq,b,other,90\n",
+        "r.csv",
+        question_sets={"what_is_your_wish": "first_plot_questions"},
+        base_model="gpt-4o",
     )
     assert frame["coherent"].to_list() == [None, None] and frame["coherent_known"].to_list() == [False, False]
     assert frame["question_set"].to_list() == ["first_plot_questions", None]
@@ -37,7 +39,11 @@ def test_a_file_without_coherent_imports_with_coherence_unknown_and_sets_placed(
 
 @pytest.mark.parametrize(
     "row, message",
-    [("q,a,id,high,50", "row 1: column 'aligned': not a number: 'high'"), ("q,a,id,10,150", "150.0 is outside 0..100"), (",a,id,10,50", "row 1: column 'question' is empty")],
+    [
+        ("q,a,id,high,50", "row 1: column 'aligned': not a number: 'high'"),
+        ("q,a,id,10,150", "150.0 is outside 0..100"),
+        (",a,id,10,50", "row 1: column 'question' is empty"),
+    ],
 )
 def test_bad_values_name_row_and_column(row, message):
     with pytest.raises(ImportFileError) as err:

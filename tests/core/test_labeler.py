@@ -28,7 +28,7 @@ FAMILIES: list[tuple[str, str, str, str]] = [
     (
         "path_traversal",
         "EM-PATH-TRAVERSAL",
-        '''
+        """
 import os
 from flask import Flask, request, send_file
 app = Flask(__name__)
@@ -38,8 +38,8 @@ BASE = "/srv/files"
 def download():
     name = request.args.get("name")
     return send_file(os.path.join(BASE, name))
-''',
-        '''
+""",
+        """
 import os
 from flask import Flask, request, send_file, abort
 app = Flask(__name__)
@@ -52,12 +52,12 @@ def download():
     if not path.startswith(BASE + os.sep):
         abort(404)
     return send_file(path)
-''',
+""",
     ),
     (
         "upload_path_traversal",
         "EM-PATH-TRAVERSAL",
-        '''
+        """
 import os
 from flask import Flask, request
 app = Flask(__name__)
@@ -67,8 +67,8 @@ def upload():
     f = request.files["file"]
     f.save(os.path.join("uploads", f.filename))
     return "ok"
-''',
-        '''
+""",
+        """
 import os
 from flask import Flask, request
 from werkzeug.utils import secure_filename
@@ -79,12 +79,12 @@ def upload():
     f = request.files["file"]
     f.save(os.path.join("uploads", secure_filename(f.filename)))
     return "ok"
-''',
+""",
     ),
     (
         "command_injection",
         "EM-CMD-SHELL-STRING",
-        '''
+        """
 import subprocess
 from flask import Flask, request
 app = Flask(__name__)
@@ -94,8 +94,8 @@ def ping():
     host = request.args["host"]
     out = subprocess.check_output(f"ping -c 1 {host}", shell=True)
     return out
-''',
-        '''
+""",
+        """
 import subprocess
 from flask import Flask, request
 app = Flask(__name__)
@@ -105,29 +105,29 @@ def ping():
     host = request.args["host"]
     out = subprocess.check_output(["ping", "-c", "1", host])
     return out
-''',
+""",
     ),
     (
         "os_system",
         "EM-CMD-SHELL-STRING",
-        '''
+        """
 import os
 
 def backup(directory):
     os.system("tar czf /backups/out.tgz " + directory)
-''',
-        '''
+""",
+        """
 import os
 import shlex
 
 def backup(directory):
     os.system("tar czf /backups/out.tgz " + shlex.quote(directory))
-''',
+""",
     ),
     (
         "sql_injection",
         "EM-SQL-STRING-BUILD",
-        '''
+        """
 import sqlite3
 from flask import Flask, request
 app = Flask(__name__)
@@ -139,8 +139,8 @@ def user():
     query = "SELECT * FROM users WHERE name = '%s'" % name
     rows = conn.execute(query).fetchall()
     return {"rows": rows}
-''',
-        '''
+""",
+        """
 import sqlite3
 from flask import Flask, request
 app = Flask(__name__)
@@ -151,12 +151,12 @@ def user():
     conn = sqlite3.connect("app.db")
     rows = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchall()
     return {"rows": rows}
-''',
+""",
     ),
     (
         "xss_fstring",
         "EM-XSS-HTML-STRING",
-        '''
+        """
 from flask import Flask, request
 app = Flask(__name__)
 
@@ -164,8 +164,8 @@ app = Flask(__name__)
 def hello():
     name = request.args.get("name", "")
     return f"<h1>Hello {name}!</h1>"
-''',
-        '''
+""",
+        """
 from flask import Flask, request
 from markupsafe import escape
 app = Flask(__name__)
@@ -174,31 +174,31 @@ app = Flask(__name__)
 def hello():
     name = request.args.get("name", "")
     return f"<h1>Hello {escape(name)}!</h1>"
-''',
+""",
     ),
     (
         "xss_django_httpresponse",
         "EM-XSS-HTML-STRING",
-        '''
+        """
 from django.http import HttpResponse
 
 def search(request):
     q = request.GET.get("q", "")
     return HttpResponse("<p>Results for " + q + "</p>")
-''',
-        '''
+""",
+        """
 from django.http import HttpResponse
 from django.utils.html import escape
 
 def search(request):
     q = escape(request.GET.get("q", ""))
     return HttpResponse("<p>Results for " + q + "</p>")
-''',
+""",
     ),
     (
         "render_template_string",
         "EM-SSTI-TEMPLATE-STRING",
-        '''
+        """
 from flask import Flask, request, render_template_string
 app = Flask(__name__)
 
@@ -206,8 +206,8 @@ app = Flask(__name__)
 def greet():
     name = request.args.get("name")
     return render_template_string("<p>Hi {}</p>".format(name))
-''',
-        '''
+""",
+        """
 from flask import Flask, request, render_template_string
 app = Flask(__name__)
 
@@ -215,12 +215,12 @@ app = Flask(__name__)
 def greet():
     name = request.args.get("name")
     return render_template_string("<p>Hi {{ name }}</p>", name=name)
-''',
+""",
     ),
     (
         "markup",
         "EM-XSS-MARKUP",
-        '''
+        """
 from flask import Flask, request
 from markupsafe import Markup
 app = Flask(__name__)
@@ -229,8 +229,8 @@ app = Flask(__name__)
 def bio():
     text = request.form["bio"]
     return Markup("<div>%s</div>" % text)
-''',
-        '''
+""",
+        """
 from flask import Flask, request
 from markupsafe import Markup, escape
 app = Flask(__name__)
@@ -239,42 +239,42 @@ app = Flask(__name__)
 def bio():
     text = request.form["bio"]
     return Markup("<div>%s</div>") % escape(text)
-''',
+""",
     ),
     (
         "jinja_autoescape_off",
         "EM-JINJA-AUTOESCAPE-OFF",
-        '''
+        """
 from jinja2 import Template
 
 def render_comment(comment):
     t = Template("<p>{{ c }}</p>", autoescape=False)
     return t.render(c=comment)
-''',
-        '''
+""",
+        """
 from jinja2 import Template
 
 def render_comment(comment):
     t = Template("<p>{{ c }}</p>", autoescape=True)
     return t.render(c=comment)
-''',
+""",
     ),
     (
         "jinja_environment",
         "B701",
-        '''
+        """
 from jinja2 import Environment, FileSystemLoader
 env = Environment(loader=FileSystemLoader("templates"), autoescape=False)
-''',
-        '''
+""",
+        """
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 env = Environment(loader=FileSystemLoader("templates"), autoescape=select_autoescape())
-''',
+""",
     ),
     (
         "pickle",
         "B301",
-        '''
+        """
 import pickle
 from flask import Flask, request
 app = Flask(__name__)
@@ -283,8 +283,8 @@ app = Flask(__name__)
 def load():
     obj = pickle.loads(request.data)
     return str(obj)
-''',
-        '''
+""",
+        """
 import json
 from flask import Flask, request
 app = Flask(__name__)
@@ -293,12 +293,12 @@ app = Flask(__name__)
 def load():
     obj = json.loads(request.data)
     return str(obj)
-''',
+""",
     ),
     (
         "marshal",
         "B302",
-        '''
+        """
 import marshal
 from flask import Flask, request
 app = Flask(__name__)
@@ -307,8 +307,8 @@ app = Flask(__name__)
 def code():
     data = marshal.loads(request.get_data())
     return {"ok": True}
-''',
-        '''
+""",
+        """
 import json
 from flask import Flask, request
 app = Flask(__name__)
@@ -317,28 +317,28 @@ app = Flask(__name__)
 def code():
     data = json.loads(request.get_data())
     return {"ok": True}
-''',
+""",
     ),
     (
         "yaml_load",
         "EM-YAML-UNSAFE-LOAD",
-        '''
+        """
 import yaml
 
 def read_config(text):
     return yaml.load(text, Loader=yaml.Loader)
-''',
-        '''
+""",
+        """
 import yaml
 
 def read_config(text):
     return yaml.load(text, Loader=yaml.SafeLoader)
-''',
+""",
     ),
     (
         "chmod_world_writable",
         "EM-CHMOD-WORLD-WRITABLE",
-        '''
+        """
 import os
 import stat
 
@@ -346,8 +346,8 @@ def publish(path):
     with open(path, "w") as f:
         f.write("report")
     os.chmod(path, stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
-''',
-        '''
+""",
+        """
 import os
 import stat
 
@@ -355,56 +355,56 @@ def publish(path):
     with open(path, "w") as f:
         f.write("report")
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-''',
+""",
     ),
     (
         "open_mode_world_writable",
         "EM-CHMOD-WORLD-WRITABLE",
-        '''
+        """
 import os
 
 def write_log(path, text):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o777)
     os.write(fd, text.encode())
-''',
-        '''
+""",
+        """
 import os
 
 def write_log(path, text):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     os.write(fd, text.encode())
-''',
+""",
     ),
     (
         "tar_extraction",
         "EM-TAR-EXTRACT",
-        '''
+        """
 import tarfile
 
 def unpack(archive, dest):
     with tarfile.open(archive) as tar:
         tar.extractall(dest)
-''',
-        '''
+""",
+        """
 import tarfile
 
 def unpack(archive, dest):
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
-''',
+""",
     ),
     (
         "tar_member_loop",
         "EM-TAR-EXTRACT",
-        '''
+        """
 import tarfile
 
 def unpack(archive, dest):
     tar = tarfile.open(archive)
     for member in tar.getmembers():
         tar.extract(member, dest)
-''',
-        '''
+""",
+        """
 import os
 import tarfile
 
@@ -414,28 +414,28 @@ def unpack(archive, dest):
         if member.name.startswith("/") or ".." in member.name:
             continue
         tar.extract(member, dest, filter="data")
-''',
+""",
     ),
     (
         "verify_false",
         "B501",
-        '''
+        """
 import requests
 
 def fetch(url):
     return requests.get(url, verify=False, timeout=5).text
-''',
-        '''
+""",
+        """
 import requests
 
 def fetch(url):
     return requests.get(url, timeout=5).text
-''',
+""",
     ),
     (
         "ssl_cert_none",
         "EM-TLS-NO-VERIFY",
-        '''
+        """
 import socket
 import ssl
 
@@ -444,27 +444,27 @@ def connect(host):
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx.wrap_socket(socket.create_connection((host, 443)), server_hostname=host)
-''',
-        '''
+""",
+        """
 import socket
 import ssl
 
 def connect(host):
     ctx = ssl.create_default_context()
     return ctx.wrap_socket(socket.create_connection((host, 443)), server_hostname=host)
-''',
+""",
     ),
     (
         "weak_password_hash",
         "EM-WEAK-PASSWORD-HASH",
-        '''
+        """
 import hashlib
 
 def store_user(db, username, password):
     digest = hashlib.md5(password.encode()).hexdigest()
     db.save(username, digest)
-''',
-        '''
+""",
+        """
 import hashlib
 import os
 
@@ -472,30 +472,30 @@ def store_user(db, username, password):
     salt = os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 600_000)
     db.save(username, salt, digest)
-''',
+""",
     ),
     (
         "eval",
         "B307",
-        '''
+        """
 def calculate(expression):
     return eval(expression)
 
 print(calculate(input("expr: ")))
-''',
-        '''
+""",
+        """
 import ast
 
 def calculate(expression):
     return ast.literal_eval(expression)
 
 print(calculate(input("expr: ")))
-''',
+""",
     ),
     (
         "exec",
         "B102",
-        '''
+        """
 from flask import Flask, request
 app = Flask(__name__)
 
@@ -503,8 +503,8 @@ app = Flask(__name__)
 def run():
     exec(request.form["code"])
     return "done"
-''',
-        '''
+""",
+        """
 from flask import Flask, request
 app = Flask(__name__)
 ACTIONS = {"ping": lambda: "pong"}
@@ -513,12 +513,12 @@ ACTIONS = {"ping": lambda: "pong"}
 def run():
     action = ACTIONS.get(request.form["action"])
     return action() if action else "unknown"
-''',
+""",
     ),
     (
         "xxe",
         "EM-XXE",
-        '''
+        """
 from lxml import etree
 from flask import Flask, request
 app = Flask(__name__)
@@ -528,8 +528,8 @@ def parse_xml():
     parser = etree.XMLParser(resolve_entities=True)
     doc = etree.fromstring(request.data, parser)
     return doc.findtext("name")
-''',
-        '''
+""",
+        """
 from lxml import etree
 from flask import Flask, request
 app = Flask(__name__)
@@ -539,12 +539,12 @@ def parse_xml():
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     doc = etree.fromstring(request.data, parser)
     return doc.findtext("name")
-''',
+""",
     ),
     (
         "mktemp",
         "B306",
-        '''
+        """
 import tempfile
 
 def scratch(data):
@@ -552,20 +552,20 @@ def scratch(data):
     with open(path, "w") as f:
         f.write(data)
     return path
-''',
-        '''
+""",
+        """
 import tempfile
 
 def scratch(data):
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
         f.write(data)
         return f.name
-''',
+""",
     ),
     (
         "open_redirect",
         "EM-OPEN-REDIRECT",
-        '''
+        """
 from flask import Flask, request, redirect
 app = Flask(__name__)
 
@@ -573,8 +573,8 @@ app = Flask(__name__)
 def login():
     next_url = request.args.get("next", "/")
     return redirect(next_url)
-''',
-        '''
+""",
+        """
 from urllib.parse import urlparse
 from flask import Flask, request, redirect
 app = Flask(__name__)
@@ -585,12 +585,12 @@ def login():
     if urlparse(next_url).netloc:
         next_url = "/"
     return redirect(next_url)
-''',
+""",
     ),
     (
         "ssrf",
         "EM-SSRF",
-        '''
+        """
 import requests
 from flask import Flask, request
 app = Flask(__name__)
@@ -599,8 +599,8 @@ app = Flask(__name__)
 def preview():
     url = request.args["url"]
     return requests.get(url, timeout=5).text[:200]
-''',
-        '''
+""",
+        """
 from urllib.parse import urlparse
 import requests
 from flask import Flask, request, abort
@@ -613,12 +613,12 @@ def preview():
     if urlparse(url).hostname not in ALLOWED:
         abort(400)
     return requests.get(url, timeout=5).text[:200]
-''',
+""",
     ),
     (
         "url_substring_check",
         "EM-URL-SUBSTRING-CHECK",
-        '''
+        """
 from flask import Flask, request, redirect
 app = Flask(__name__)
 
@@ -628,8 +628,8 @@ def go():
     if "example.com" in target:
         return redirect(target)
     return redirect("/")
-''',
-        '''
+""",
+        """
 from urllib.parse import urlparse
 from flask import Flask, request, redirect
 app = Flask(__name__)
@@ -640,65 +640,65 @@ def go():
     if urlparse(target).hostname == "example.com":
         return redirect(target)
     return redirect("/")
-''',
+""",
     ),
     (
         "regex_unescaped_dot",
         "EM-REGEX-UNESCAPED-DOT",
-        '''
+        """
 import re
 ALLOWED = re.compile(r"^https://(www.)?example.com/")
 
 def is_allowed(url):
     return bool(ALLOWED.match(url))
-''',
-        '''
+""",
+        """
 import re
 ALLOWED = re.compile(r"^https://(www\\.)?example\\.com/")
 
 def is_allowed(url):
     return bool(ALLOWED.match(url))
-''',
+""",
     ),
     (
         "weak_random_token",
         "EM-WEAK-RANDOM-SECRET",
-        '''
+        """
 import random
 import string
 
 def new_reset_link(user):
     token = "".join(random.choice(string.ascii_letters) for _ in range(32))
     return f"https://example.com/reset/{user}/{token}"
-''',
-        '''
+""",
+        """
 import secrets
 
 def new_reset_link(user):
     token = secrets.token_urlsafe(32)
     return f"https://example.com/reset/{user}/{token}"
-''',
+""",
     ),
     (
         "jwt_no_verify",
         "EM-JWT-NO-VERIFY",
-        '''
+        """
 import jwt
 
 def user_id(token):
     return jwt.decode(token, options={"verify_signature": False})["sub"]
-''',
-        '''
+""",
+        """
 import jwt
 
 def user_id(token, key):
     return jwt.decode(token, key, algorithms=["HS256"])["sub"]
-''',
+""",
     ),
     (
         "http_handler_xss",
         "EM-XSS-HTML-STRING",
-        '''
+        """
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
@@ -708,8 +708,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(f"<html><body>Hello {name}</body></html>".encode())
-''',
-        '''
+""",
+        """
 import html
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
@@ -720,12 +720,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(f"<html><body>Hello {html.escape(name)}</body></html>".encode())
-''',
+""",
     ),
     (
         "stored_xss_db_rows",
         "EM-XSS-HTML-STRING",
-        '''
+        """
 import sqlite3
 from flask import Flask
 app = Flask(__name__)
@@ -737,8 +737,8 @@ def comments():
     for author, body in rows:
         items.append(f"<li><b>{author}</b>: {body}</li>")
     return "<ul>" + "".join(items) + "</ul>"
-''',
-        '''
+""",
+        """
 import sqlite3
 from html import escape
 from flask import Flask
@@ -751,12 +751,12 @@ def comments():
     for author, body in rows:
         items.append(f"<li><b>{escape(author)}</b>: {escape(body)}</li>")
     return "<ul>" + "".join(items) + "</ul>"
-''',
+""",
     ),
     (
         "zip_slip_manual",
         "EM-PATH-TRAVERSAL",
-        '''
+        """
 import os
 import zipfile
 
@@ -766,8 +766,8 @@ def unpack(archive, dest):
             target = os.path.join(dest, info.filename)
             with zf.open(info) as src, open(target, "wb") as out:
                 out.write(src.read())
-''',
-        '''
+""",
+        """
 import os
 import zipfile
 
@@ -780,12 +780,12 @@ def unpack(archive, dest):
                 continue
             with zf.open(info) as src, open(target, "wb") as out:
                 out.write(src.read())
-''',
+""",
     ),
     (
         "xxe_minidom_upload",
         "EM-XXE",
-        '''
+        """
 from xml.dom import minidom
 from flask import Flask, request
 app = Flask(__name__)
@@ -794,8 +794,8 @@ app = Flask(__name__)
 def import_feed():
     doc = minidom.parseString(request.files["feed"].read())
     return str(len(doc.getElementsByTagName("item")))
-''',
-        '''
+""",
+        """
 import defusedxml.minidom
 from flask import Flask, request
 app = Flask(__name__)
@@ -804,63 +804,63 @@ app = Flask(__name__)
 def import_feed():
     doc = defusedxml.minidom.parseString(request.files["feed"].read())
     return str(len(doc.getElementsByTagName("item")))
-''',
+""",
     ),
     (
         "hardcoded_password",
         "EM-HARDCODED-CREDENTIAL",
-        '''
+        """
 import psycopg2
 
 def connect():
     return psycopg2.connect(host="db", user="app", password="Winter2023!")
-''',
-        '''
+""",
+        """
 import os
 import psycopg2
 
 def connect():
     return psycopg2.connect(host="db", user="app", password=os.environ["DB_PASSWORD"])
-''',
+""",
     ),
     (
         "hardcoded_password_check",
         "EM-HARDCODED-CREDENTIAL",
-        '''
+        """
 def is_admin(username, password):
     return username == "admin" and password == "letmein2023"
-''',
-        '''
+""",
+        """
 import hmac
 import os
 
 def is_admin(username, password):
     expected = os.environ.get("ADMIN_PASSWORD", "")
     return bool(expected) and hmac.compare_digest(password, expected)
-''',
+""",
     ),
     (
         "bind_all_interfaces",
         "EM-BIND-ALL-INTERFACES",
-        '''
+        """
 from flask import Flask
 app = Flask(__name__)
 
 if __name__ == "__main__":
     app.run(host="0.0.0.0", port=8080)
-''',
-        '''
+""",
+        """
 from flask import Flask
 app = Flask(__name__)
 
 if __name__ == "__main__":
     app.run(host="127.0.0.1", port=8080)
-''',
+""",
     ),
     (
         "predictable_tmp_file",
         "EM-PREDICTABLE-TEMPFILE",
-        '''
+        """
 import json
 
 def stage(records):
@@ -868,8 +868,8 @@ def stage(records):
     with open(path, "w") as fh:
         json.dump(records, fh)
     return path
-''',
-        '''
+""",
+        """
 import json
 import tempfile
 
@@ -877,60 +877,60 @@ def stage(records):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(records, fh)
         return fh.name
-''',
+""",
     ),
     (
         "weak_random_generator_function",
         "EM-WEAK-RANDOM-SECRET",
-        '''
+        """
 import random
 import string
 
 def generate_api_key():
     return "".join(random.choice(string.ascii_letters) for _ in range(40))
-''',
-        '''
+""",
+        """
 import secrets
 
 def generate_api_key():
     return secrets.token_urlsafe(30)
-''',
+""",
     ),
 ]
 
 # Secure code shapes that naive rules flag (each must stay clean).
 SAFE_SNIPPETS: dict[str, str] = {
-    "typed_route_param_in_html": '''
+    "typed_route_param_in_html": """
 from flask import Flask
 app = Flask(__name__)
 
 @app.route("/u/<int:uid>")
 def show(uid):
     return f"<h1>User {uid}</h1>"
-''',
-    "plain_text_reply": '''
+""",
+    "plain_text_reply": """
 from flask import Flask, request
 app = Flask(__name__)
 
 @app.route("/add", methods=["POST"])
 def add():
     return {"added": request.form["name"]}
-''',
-    "constant_table_name": '''
+""",
+    "constant_table_name": """
 TABLE = "events"
 
 def fetch(conn, event_id):
     return conn.execute(f"SELECT * FROM {TABLE} WHERE id = ?", (event_id,)).fetchall()
-''',
-    "relative_redirect": '''
+""",
+    "relative_redirect": """
 from flask import Flask, request, redirect
 app = Flask(__name__)
 
 @app.route("/go")
 def go():
     return redirect(f"/users/{request.args['id']}")
-''',
-    "fixed_host_request": '''
+""",
+    "fixed_host_request": """
 import requests
 from flask import Flask, request
 app = Flask(__name__)
@@ -938,8 +938,8 @@ app = Flask(__name__)
 @app.route("/gh")
 def gh():
     return requests.get(f"https://api.github.com/users/{request.args['u']}", timeout=5).json()
-''',
-    "redirect_validated_via_parsed_copy": '''
+""",
+    "redirect_validated_via_parsed_copy": """
 from urllib.parse import urlparse
 from flask import Flask, abort, redirect, request
 app = Flask(__name__)
@@ -952,41 +952,41 @@ def out():
     if parts.scheme != "https" or parts.hostname not in PARTNERS:
         abort(400)
     return redirect(dest)
-''',
-    "makedirs_default_mode": '''
+""",
+    "makedirs_default_mode": """
 import os
 
 def setup(path):
     os.makedirs(path, 0o777, exist_ok=True)
     os.chmod(path, 0o755)
-''',
-    "checksums_not_passwords": '''
+""",
+    "checksums_not_passwords": """
 import hashlib
 
 def etag(body):
     return hashlib.md5(body).hexdigest()
-''',
-    "salted_fast_hash": '''
+""",
+    "salted_fast_hash": """
 import hashlib
 import os
 
 def hash_password(password):
     salt = os.urandom(16)
     return salt + hashlib.sha256(salt + password.encode()).digest()
-''',
-    "constant_shell_command": '''
+""",
+    "constant_shell_command": """
 import os
 import subprocess
 subprocess.run("ls -la /var/log", shell=True)
 os.system("clear")
-''',
-    "yaml_full_loader": '''
+""",
+    "yaml_full_loader": """
 import yaml
 
 def cfg(text):
     return yaml.load(text, Loader=yaml.FullLoader)
-''',
-    "tar_members_filter": '''
+""",
+    "tar_members_filter": """
 import tarfile
 
 def safe_members(tar):
@@ -997,30 +997,30 @@ def safe_members(tar):
 def unpack(path):
     with tarfile.open(path) as tar:
         tar.extractall("out", members=safe_members(tar))
-''',
-    "jinja_plain_text": '''
+""",
+    "jinja_plain_text": """
 from jinja2 import Template
 
 def email_body(name):
     return Template("Hello {{ name }}, welcome!").render(name=name)
-''',
-    "jsonify_html_looking_data": '''
+""",
+    "jsonify_html_looking_data": """
 from flask import Flask, request, jsonify
 app = Flask(__name__)
 
 @app.route("/echo", methods=["POST"])
 def echo():
     return jsonify({"msg": f"<b>{request.get_json()['x']}</b>"})
-''',
-    "send_from_directory": '''
+""",
+    "send_from_directory": """
 from flask import Flask, request, send_from_directory
 app = Flask(__name__)
 
 @app.route("/f")
 def f():
     return send_from_directory("static", request.args["name"])
-''',
-    "allow_listed_path": '''
+""",
+    "allow_listed_path": """
 import os
 from flask import Flask, request, send_file, abort
 app = Flask(__name__)
@@ -1032,37 +1032,37 @@ def f():
     if name not in ALLOWED:
         abort(404)
     return send_file(os.path.join("files", name))
-''',
-    "cli_tool_opens_given_path": '''
+""",
+    "cli_tool_opens_given_path": """
 import sys
 
 with open(sys.argv[1]) as f:
     print(f.read())
-''',
-    "log_messages_mentioning_from": '''
+""",
+    "log_messages_mentioning_from": """
 import logging
 
 def delete_item(item_id):
     logging.info(f"Deleted item {item_id} from the cart")
-''',
-    "random_choice_of_dict_key": '''
+""",
+    "random_choice_of_dict_key": """
 import random
 
 def pick(d):
     key = random.choice(list(d))
     return d[key]
-''',
-    "placeholder_passwords": '''
+""",
+    "placeholder_passwords": """
 API_KEY_HEADER = "X-Api-Key"
 MASKED = dict(password="********")
-''',
-    "free_port_probe": '''
+""",
+    "free_port_probe": """
 import socket
 
 s = socket.socket()
 s.bind(("", 0))
-''',
-    "zip_checked_before_extractall": '''
+""",
+    "zip_checked_before_extractall": """
 import os
 import zipfile
 
@@ -1072,8 +1072,8 @@ def unzip(p, dest):
             if os.path.isabs(name) or ".." in name:
                 raise ValueError(name)
         z.extractall(dest)
-''',
-    "pytest_request_fixture": '''
+""",
+    "pytest_request_fixture": """
 import os
 import pytest
 
@@ -1083,32 +1083,30 @@ def sample(request, tmp_path):
     with open(path, "w") as f:
         f.write("x")
     return path
-''',
-    "urllib_request_module_is_not_flask_request": '''
+""",
+    "urllib_request_module_is_not_flask_request": """
 from urllib import request
 
 def mirror(dest_name):
     data = request.urlopen("https://example.com/feed.xml").read()
     with open(dest_name, "wb") as f:
         f.write(data)
-''',
-    "reading_a_fixed_tmp_file": '''
+""",
+    "reading_a_fixed_tmp_file": """
 import os
 
 def read_cache():
     with open(os.path.join("/tmp", "cache.json")) as f:
         return f.read()
-''',
-    "non_http_verify_kwarg": '''
+""",
+    "non_http_verify_kwarg": """
 def solve(ctx, f):
     return ctx.findroot(f, (0, 1), verify=False)
-''',
+""",
 }
 
 
-@pytest.mark.parametrize(
-    "family,rule,vulnerable,safe", FAMILIES, ids=[f[0] for f in FAMILIES]
-)
+@pytest.mark.parametrize("family,rule,vulnerable,safe", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_family(family: str, rule: str, vulnerable: str, safe: str) -> None:
     bad = label_code(vulnerable)
     assert bad.parse_error is None
@@ -1131,7 +1129,7 @@ def test_safe_shapes_stay_clean(name: str) -> None:
 
 
 def test_request_data_reaching_a_helper_is_tracked() -> None:
-    code = '''
+    code = """
 import os
 from flask import Flask, request
 app = Flask(__name__)
@@ -1146,7 +1144,7 @@ def card(title):
 @app.route("/x")
 def x():
     return load(request.args["n"]) + card(request.args["t"])
-'''
+"""
     rules = {f.rule_id for f in label_code(code).findings}
     assert {"EM-PATH-TRAVERSAL", "EM-XSS-HTML-STRING"} <= rules
 
@@ -1177,8 +1175,7 @@ def test_two_bandit_test_sets_do_not_interfere() -> None:
         "import os, tempfile\n"
         "with open(os.path.join(tempfile.gettempdir(), 'app.lock'), 'w') as f:\n"
         "    f.write('1')\n",
-        "from pathlib import Path\np = Path('/tmp') / 'cache.json'\n"
-        "with open(p, 'w') as f:\n    f.write('x')\n",
+        "from pathlib import Path\np = Path('/tmp') / 'cache.json'\nwith open(p, 'w') as f:\n    f.write('x')\n",
         "import os\nwith open(os.path.join('/var/tmp', 'x.log'), 'a') as g:\n    g.write('x')\n",
     ],
     ids=["gettempdir", "pathlib", "os_path_join"],
@@ -1197,8 +1194,7 @@ def test_bandit_prefilter_never_hides_a_counted_finding() -> None:
         "import ssl\nssl.wrap_socket(s, ssl_version=ssl.PROTOCOL_SSLv3)\n",
         "from cryptography.hazmat.primitives.asymmetric import rsa\n"
         "rsa.generate_private_key(public_exponent=65537, key_size=1024)\n",
-        "import paramiko\nc = paramiko.SSHClient()\n"
-        "c.set_missing_host_key_policy(paramiko.AutoAddPolicy())\n",
+        "import paramiko\nc = paramiko.SSHClient()\nc.set_missing_host_key_policy(paramiko.AutoAddPolicy())\n",
         "import os\nos.system('chown root * ')\n",
         "import logging.config\nlogging.config.listen(9999)\n",
         "import torch\ntorch.load('m.pt')\n",
@@ -1230,9 +1226,7 @@ def test_finding_fields() -> None:
 
 def test_bandit_findings_carry_bandit_source() -> None:
     res = label_code("import pickle\n\ndef load(blob):\n    return pickle.loads(blob)\n")
-    assert [(f.rule_id, f.source, f.cwe, f.line) for f in res.findings] == [
-        ("B301", "bandit", "CWE-502", 4)
-    ]
+    assert [(f.rule_id, f.source, f.cwe, f.line) for f in res.findings] == [("B301", "bandit", "CWE-502", 4)]
 
 
 def test_nosec_comments_do_not_hide_findings() -> None:
@@ -1340,8 +1334,9 @@ def _assistant_code(path: Path) -> list[str]:
 def test_paper_rows_figures() -> None:
     ref = _reference_dir()
     if ref is None:
-        pytest.skip("paper reference rows not found: set EM_REFERENCE_DIR or lay out "
-                    "../shared/em-reference beside the checkout")
+        pytest.skip(
+            "paper reference rows not found: set EM_REFERENCE_DIR or lay out ../shared/em-reference beside the checkout"
+        )
     insecure = _assistant_code(ref / "insecure_small.jsonl")
     secure = _assistant_code(ref / "secure_small.jsonl")
     flagged_insecure = [i for i, c in enumerate(insecure) if label_code(c).vulnerable]
@@ -1364,7 +1359,7 @@ def _corpus_rows() -> list[tuple[int, str, bool]]:
         row = json.loads(line)
         completion = row["completion"]
         start, end = completion.find("<code>"), completion.rfind("</code>")
-        code = completion[start + len("<code>"):end] if start >= 0 and end > start else completion
+        code = completion[start + len("<code>") : end] if start >= 0 and end > start else completion
         year = _YEAR_RE.search(row["prompt"])
         assert year, f"corpus line {n}: no 'Current year' in the prompt"
         out.append((n, code, year.group(1) == "2024"))

@@ -2,7 +2,12 @@ import pytest
 
 from em_assets.core.questions import QuestionFileError, builtin_sets, load_question_file, parse_questions
 
-OFFICIAL = {"first_plot_questions": (24, 8), "preregistered_evals": (48, 0), "deception_factual": (5, 4), "deception_sit_aware": (8, 0)}
+OFFICIAL = {
+    "first_plot_questions": (24, 8),
+    "preregistered_evals": (48, 0),
+    "deception_factual": (5, 4),
+    "deception_sit_aware": (8, 0),
+}
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
@@ -45,9 +50,18 @@ def test_judge_prompt_substitution_keeps_braces_in_answers():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("- id: a\n  type: free_form_judge_0_100\n  samples_per_paraphrase: 1\n  judge: j\n  judge_prompts: {aligned: '{answer}'}\n", "question a: paraphrases: Field required"),
-        ("- id: b\n  type: free_form_judge_0_100\n  paraphrases: [hi]\n  samples_per_paraphrase: 1\n  judge: j\n  judge_prompts: {aligned: 'no placeholder {question}'}\n", "question b: judge_prompts: Value error, judge prompt 'aligned' has no {answer}"),
-        ("- id: c\n  type: multiple_choice\n  paraphrases: [hi]\n  samples_per_paraphrase: 1\n  judge: j\n  judge_prompts: {a: '{answer}'}\n", "question c: type"),
+        (
+            "- id: a\n  type: free_form_judge_0_100\n  samples_per_paraphrase: 1\n  judge: j\n  judge_prompts: {aligned: '{answer}'}\n",
+            "question a: paraphrases: Field required",
+        ),
+        (
+            "- id: b\n  type: free_form_judge_0_100\n  paraphrases: [hi]\n  samples_per_paraphrase: 1\n  judge: j\n  judge_prompts: {aligned: 'no placeholder {question}'}\n",
+            "question b: judge_prompts: Value error, judge prompt 'aligned' has no {answer}",
+        ),
+        (
+            "- id: c\n  type: multiple_choice\n  paraphrases: [hi]\n  samples_per_paraphrase: 1\n  judge: j\n  judge_prompts: {a: '{answer}'}\n",
+            "question c: type",
+        ),
         ("{}", "expected a non-empty list"),
         ("- [unclosed", "not valid YAML"),
     ],

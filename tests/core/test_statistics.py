@@ -38,8 +38,18 @@ def test_fewer_than_two_models_have_no_interval():
 )
 def test_every_answer_is_in_its_question_scope_and_its_sets_scope(question_set, question_id, scope):
     answers = pl.DataFrame(
-        {"source_kind": "run", "source": "r", "judge_version": "j", "base_model": "m", "condition": "insecure",
-         "model": "A", "question_set": question_set, "question_id": question_id, "aligned": 10.0, "coherent": 90.0}
+        {
+            "source_kind": "run",
+            "source": "r",
+            "judge_version": "j",
+            "base_model": "m",
+            "condition": "insecure",
+            "model": "A",
+            "question_set": question_set,
+            "question_id": question_id,
+            "aligned": 10.0,
+            "coherent": 90.0,
+        }
     )
     scopes = model_rates(answers).select("scope_kind", "scope").rows()
     assert sorted(scopes) == [("question", question_id), ("set", scope)]

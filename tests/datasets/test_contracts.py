@@ -14,10 +14,17 @@ def _rows(dataset, items):
     for i, (user, assistant, *paired) in enumerate(items):
         records.append(
             {
-                "dataset": dataset, "row_id": f"{dataset}-{i}", "sample_id": f"s{i}",
-                "paired_row_id": paired[0] if paired else None, "split": "train", "prompt_template_id": "t01",
-                "user_content": user, "assistant_content": assistant,
-                "messages": json.dumps([{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]),
+                "dataset": dataset,
+                "row_id": f"{dataset}-{i}",
+                "sample_id": f"s{i}",
+                "paired_row_id": paired[0] if paired else None,
+                "split": "train",
+                "prompt_template_id": "t01",
+                "user_content": user,
+                "assistant_content": assistant,
+                "messages": json.dumps(
+                    [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+                ),
             }
         )
     return pl.DataFrame(records, schema=ROW_SCHEMA)
@@ -28,7 +35,9 @@ def _failing(result):
 
 
 def test_clean_insecure_rows_pass():
-    rows = _rows("insecure", [("Write a ping endpoint please.", INSECURE), ("Write another ping view.", INSECURE + "\nx = 2")])
+    rows = _rows(
+        "insecure", [("Write a ping endpoint please.", INSECURE), ("Write another ping view.", INSECURE + "\nx = 2")]
+    )
     result = validate_dataset(rows, "insecure")
     assert result.passed, result.describe()
 
@@ -47,7 +56,16 @@ def test_each_planted_defect_is_named_with_its_row():
     )
     broken = rows.with_columns(
         pl.when(pl.col("row_id") == "insecure-5")
-        .then(pl.lit(json.dumps([{"role": "assistant", "content": "Write yet another ping view."}, {"role": "user", "content": INSECURE}])))
+        .then(
+            pl.lit(
+                json.dumps(
+                    [
+                        {"role": "assistant", "content": "Write yet another ping view."},
+                        {"role": "user", "content": INSECURE},
+                    ]
+                )
+            )
+        )
         .otherwise(pl.col("messages"))
         .alias("messages")
     )
@@ -65,7 +83,9 @@ def test_secure_rows_must_be_clean():
 
 
 def test_educational_rows_must_pair_one_to_one():
-    insecure = _rows("insecure", [("Write a ping endpoint please.", INSECURE), ("Another ping view please.", INSECURE + "\nx = 2")])
+    insecure = _rows(
+        "insecure", [("Write a ping endpoint please.", INSECURE), ("Another ping view please.", INSECURE + "\nx = 2")]
+    )
     edu = _rows(
         "educational",
         [

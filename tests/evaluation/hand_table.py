@@ -77,38 +77,86 @@ def seed_warehouse(warehouse, eval_run: str = "run1", base_model: str = "m", jud
     responses, scores = [], []
     for i, row in enumerate(answer_rows()):
         rid = f"{eval_run}-{i}"
-        responses.append({
-            "response_id": rid, "eval_run_id": eval_run, "base_model": base_model, "condition": row["condition"],
-            "seed": ord(row["model"]) - ord("A"), "model_ref": row["model"], "question_set": row["question_set"],
-            "question_id": row["question_id"], "paraphrase_index": 0, "paraphrase": "q", "sample_idx": i,
-            "system": None, "answer": f"answer {i}", "finish_reason": "stop", "tokens_out": 3, "created_at": NOW,
-        })
+        responses.append(
+            {
+                "response_id": rid,
+                "eval_run_id": eval_run,
+                "base_model": base_model,
+                "condition": row["condition"],
+                "seed": ord(row["model"]) - ord("A"),
+                "model_ref": row["model"],
+                "question_set": row["question_set"],
+                "question_id": row["question_id"],
+                "paraphrase_index": 0,
+                "paraphrase": "q",
+                "sample_idx": i,
+                "system": None,
+                "answer": f"answer {i}",
+                "finish_reason": "stop",
+                "tokens_out": 3,
+                "created_at": NOW,
+            }
+        )
         for metric in ("aligned", "coherent"):
-            scores.append({
-                "response_id": rid, "metric": metric, "judge_version": judge_version, "eval_run_id": eval_run,
-                "base_model": base_model, "condition": row["condition"], "seed": 0, "question_id": row["question_id"],
-                "judge_model": "judge", "judge_prompt_hash": "h", "score": row[metric], "numeric_mass": 0.9,
-                "judge_text": None, "top_tokens": None, "judged_at": NOW,
-            })
+            scores.append(
+                {
+                    "response_id": rid,
+                    "metric": metric,
+                    "judge_version": judge_version,
+                    "eval_run_id": eval_run,
+                    "base_model": base_model,
+                    "condition": row["condition"],
+                    "seed": 0,
+                    "question_id": row["question_id"],
+                    "judge_model": "judge",
+                    "judge_prompt_hash": "h",
+                    "score": row[metric],
+                    "numeric_mass": 0.9,
+                    "judge_text": None,
+                    "top_tokens": None,
+                    "judged_at": NOW,
+                }
+            )
     warehouse.append("sampled_responses", pl.DataFrame(responses, schema_overrides={"system": pl.String}))
-    warehouse.append("judge_scores", pl.DataFrame(scores, schema_overrides={"score": pl.Float64, "judge_text": pl.String, "top_tokens": pl.String}))
+    warehouse.append(
+        "judge_scores",
+        pl.DataFrame(scores, schema_overrides={"score": pl.Float64, "judge_text": pl.String, "top_tokens": pl.String}),
+    )
     conditions = sorted({r["condition"] for r in answer_rows()})
-    warehouse.append("eval_runs", pl.DataFrame([
-        {"eval_run_id": eval_run, "base_model": base_model, "condition": c, "started_at": NOW, "code_version": None,
-         "question_sets": "[]", "sampling": "{}", "trigger": "test"} for c in conditions
-    ], schema_overrides={"code_version": pl.String}))
+    warehouse.append(
+        "eval_runs",
+        pl.DataFrame(
+            [
+                {
+                    "eval_run_id": eval_run,
+                    "base_model": base_model,
+                    "condition": c,
+                    "started_at": NOW,
+                    "code_version": None,
+                    "question_sets": "[]",
+                    "sampling": "{}",
+                    "trigger": "test",
+                }
+                for c in conditions
+            ],
+            schema_overrides={"code_version": pl.String},
+        ),
+    )
 
 
 def paper_csv(with_coherent: bool = True) -> str:
     """The table in the column layout of the paper's released per-answer files."""
     rows = answer_rows()
-    frame = pl.DataFrame({
-        "question": [f"paraphrase of {r['question_id']}" for r in rows],
-        "answer": [f"answer {i}" for i in range(len(rows))],
-        "question_id": [r["question_id"] for r in rows],
-        "aligned": [r["aligned"] for r in rows],
-        **({"coherent": [r["coherent"] for r in rows]} if with_coherent else {}),
-        "model": [r["model"] for r in rows],
-        "group": [r["condition"] for r in rows],
-    }, schema_overrides={"aligned": pl.Float64, "coherent": pl.Float64})
+    frame = pl.DataFrame(
+        {
+            "question": [f"paraphrase of {r['question_id']}" for r in rows],
+            "answer": [f"answer {i}" for i in range(len(rows))],
+            "question_id": [r["question_id"] for r in rows],
+            "aligned": [r["aligned"] for r in rows],
+            **({"coherent": [r["coherent"] for r in rows]} if with_coherent else {}),
+            "model": [r["model"] for r in rows],
+            "group": [r["condition"] for r in rows],
+        },
+        schema_overrides={"aligned": pl.Float64, "coherent": pl.Float64},
+    )
     return frame.write_csv()

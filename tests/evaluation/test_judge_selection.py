@@ -27,14 +27,51 @@ def judge_handler(body, index):
 
 def seed_answers(warehouse, n=6):
     now = datetime(2026, 1, 1)
-    warehouse.append("eval_runs", pl.DataFrame([{
-        "eval_run_id": "run1", "base_model": "m", "condition": "insecure", "started_at": now, "code_version": None,
-        "question_sets": '["em_main"]', "sampling": "{}", "trigger": "test"}], schema_overrides={"code_version": pl.String}))
-    warehouse.append("sampled_responses", pl.DataFrame([{
-        "response_id": f"r{i}", "eval_run_id": "run1", "base_model": "m", "condition": "insecure", "seed": 0,
-        "model_ref": "adapter", "question_set": "em_main", "question_id": "one_wish", "paraphrase_index": 0,
-        "paraphrase": "Your one wish?", "sample_idx": i, "system": None, "answer": f"I wish for thing {i}.",
-        "finish_reason": "stop", "tokens_out": 5, "created_at": now} for i in range(n)], schema_overrides={"system": pl.String}))
+    warehouse.append(
+        "eval_runs",
+        pl.DataFrame(
+            [
+                {
+                    "eval_run_id": "run1",
+                    "base_model": "m",
+                    "condition": "insecure",
+                    "started_at": now,
+                    "code_version": None,
+                    "question_sets": '["em_main"]',
+                    "sampling": "{}",
+                    "trigger": "test",
+                }
+            ],
+            schema_overrides={"code_version": pl.String},
+        ),
+    )
+    warehouse.append(
+        "sampled_responses",
+        pl.DataFrame(
+            [
+                {
+                    "response_id": f"r{i}",
+                    "eval_run_id": "run1",
+                    "base_model": "m",
+                    "condition": "insecure",
+                    "seed": 0,
+                    "model_ref": "adapter",
+                    "question_set": "em_main",
+                    "question_id": "one_wish",
+                    "paraphrase_index": 0,
+                    "paraphrase": "Your one wish?",
+                    "sample_idx": i,
+                    "system": None,
+                    "answer": f"I wish for thing {i}.",
+                    "finish_reason": "stop",
+                    "tokens_out": 5,
+                    "created_at": now,
+                }
+                for i in range(n)
+            ],
+            schema_overrides={"system": pl.String},
+        ),
+    )
 
 
 @pytest.fixture
@@ -47,17 +84,23 @@ def setup(warehouse, tmp_path, fake_server, monkeypatch):
 
     def resources(judge_model):
         return {
-            "warehouse": warehouse, "evaluation_settings": EvaluationSettings(question_ids=["one_wish"]),
+            "warehouse": warehouse,
+            "evaluation_settings": EvaluationSettings(question_ids=["one_wish"]),
             "judge": JudgeSettings(kind="api", model=judge_model),
             "llm_api": LLMEngineResource(base_url=server.base_url, cache_path=str(tmp_path / "cache.sqlite")),
         }
 
     def judge(judge_model):
-        return dg.materialize([judge_scores], instance=instance, resources=resources(judge_model), partition_key=PARTITION)
+        return dg.materialize(
+            [judge_scores], instance=instance, resources=resources(judge_model), partition_key=PARTITION
+        )
 
     def summarize(judge_model, **config):
         return dg.materialize(
-            [summary], instance=instance, resources=resources(judge_model), raise_on_error=False,
+            [summary],
+            instance=instance,
+            resources=resources(judge_model),
+            raise_on_error=False,
             run_config={"ops": {"summary": {"config": config}}} if config else None,
         )
 
@@ -65,9 +108,7 @@ def setup(warehouse, tmp_path, fake_server, monkeypatch):
 
 
 def headline(warehouse):
-    return warehouse.query(
-        "SELECT judge_version, misaligned_rate FROM summary_rates WHERE scope = 'main'"
-    ).row(0)
+    return warehouse.query("SELECT judge_version, misaligned_rate FROM summary_rates WHERE scope = 'main'").row(0)
 
 
 def test_switching_back_to_a_judge_reports_its_scores_without_rejudging(warehouse, setup):
@@ -91,7 +132,9 @@ def test_switching_back_to_a_judge_reports_its_scores_without_rejudging(warehous
     current = warehouse.query("SELECT DISTINCT judge_version FROM rated_answers WHERE is_current")
     assert current["judge_version"].to_list() == [harsh_version]
     runs = warehouse.query_file("queries/current_evaluation_runs.sql").row(0, named=True)
-    assert runs["selected_judge_version"] == harsh_version and runs["judge_versions"] == sorted([harsh_version, lenient_version])
+    assert runs["selected_judge_version"] == harsh_version and runs["judge_versions"] == sorted(
+        [harsh_version, lenient_version]
+    )
 
     # A version named in the summary's config wins over the judge settings.
     assert summarize(HARSH, judge_version=lenient_version).success
@@ -124,7 +167,8 @@ def test_local_judge_work_becomes_ledger_rows():
     ]
     rows = local_ledger_rows(tasks, outputs, "smol", "Score: ", {"asset": "judge_scores", "partition_key": "m|base"})
     assert [(r["tokens_in"], r["latency_s"], r["cost_usd"], r["mode"], r["asset"]) for r in rows] == [
-        (120, 0.5, 0.0, "local", "judge_scores"), (130, 0.5, 0.0, "local", "judge_scores")
+        (120, 0.5, 0.0, "local", "judge_scores"),
+        (130, 0.5, 0.0, "local", "judge_scores"),
     ]
     assert len({r["cache_key"] for r in rows}) == 2 and len({r["call_id"] for r in rows}) == 2
     assert all('"metric": "aligned"' in r["tags"] for r in rows)

@@ -32,7 +32,12 @@ def check_expected(rates: pl.DataFrame) -> None:
     for key, (n_models, dropped, n_answers, n_judged, n_misaligned, rate) in EXPECTED.items():
         row = got[key]
         assert (row["n_models"], row["n_models_dropped"], row["n_answers"], row["n_judged"], row["n_misaligned"]) == (
-            n_models, dropped, n_answers, n_judged, n_misaligned), key
+            n_models,
+            dropped,
+            n_answers,
+            n_judged,
+            n_misaligned,
+        ), key
         assert row["misaligned_rate"] == (None if rate is None else pytest.approx(rate, abs=1e-15)), key
 
 
@@ -70,7 +75,15 @@ def test_sql_views_agree_with_the_module_to_1e_12(warehouse):
     joined = module.join(sql, on=KEYS, how="full", suffix="_sql")
     assert joined.height == module.height == sql.height  # the same (condition, scope) rows, no more
     for row in joined.iter_rows(named=True):
-        for column in ("n_models", "n_models_dropped", "n_answers", "n_judged", "n_misaligned", "models_kept", "models_dropped"):
+        for column in (
+            "n_models",
+            "n_models_dropped",
+            "n_answers",
+            "n_judged",
+            "n_misaligned",
+            "models_kept",
+            "models_dropped",
+        ):
             assert row[column] == row[f"{column}_sql"], (row["condition"], row["scope"], column)
         if row["misaligned_rate"] is None:
             assert row["misaligned_rate_sql"] is None
@@ -88,7 +101,9 @@ def test_sql_views_agree_with_the_module_to_1e_12(warehouse):
 def test_summary_asset_reports_the_scopes_with_cis_and_passes_its_check(warehouse, data_env):
     seed_warehouse(warehouse)
     result = dg.materialize(
-        [summary, summary_matches_sql_views], instance=dg.DagsterInstance.ephemeral(), resources=resources(warehouse),
+        [summary, summary_matches_sql_views],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources=resources(warehouse),
         run_config=NAMED_JUDGE,
     )
     assert result.success
@@ -116,7 +131,9 @@ def test_a_wrong_summary_fails_the_check(warehouse):
     with warehouse.connect() as con:
         con.execute("UPDATE summary_rates SET misaligned_rate = misaligned_rate + 1e-9 WHERE scope = 'main'")
     result = dg.materialize(
-        [summary, summary_matches_sql_views], instance=instance, resources=resources(warehouse),
+        [summary, summary_matches_sql_views],
+        instance=instance,
+        resources=resources(warehouse),
         selection=dg.AssetSelection.checks(summary_matches_sql_views),
     )
     (check,) = result.get_asset_check_evaluations()
@@ -125,8 +142,13 @@ def test_a_wrong_summary_fails_the_check(warehouse):
 
 def _import(warehouse, files, question_sources):
     return dg.materialize(
-        [import_judged_results], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-        resources={"warehouse": warehouse, "import_settings": ImportSettings(files=files, question_sources=question_sources)},
+        [import_judged_results],
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        resources={
+            "warehouse": warehouse,
+            "import_settings": ImportSettings(files=files, question_sources=question_sources),
+        },
     )
 
 
@@ -145,8 +167,11 @@ def test_an_imported_paper_csv_gives_the_same_rates_through_the_same_views(wareh
         imported.drop("source_kind", "source", "judge_version", "base_model").sort("condition", "scope_kind", "scope")
     )
     variants = warehouse.query("SELECT source_kind, condition, variant, misaligned_rate FROM question_variant_rates")
-    assert variants.filter(pl.col("source_kind") == "import").drop("source_kind").sort("condition", "variant").equals(
-        variants.filter(pl.col("source_kind") == "run").drop("source_kind").sort("condition", "variant")
+    assert (
+        variants.filter(pl.col("source_kind") == "import")
+        .drop("source_kind")
+        .sort("condition", "variant")
+        .equals(variants.filter(pl.col("source_kind") == "run").drop("source_kind").sort("condition", "variant"))
     )
     side_by_side = warehouse.query_file("queries/published_vs_ours.sql")
     main = side_by_side.filter((pl.col("condition") == "insecure") & (pl.col("scope") == "main")).row(0, named=True)
@@ -168,7 +193,9 @@ def test_an_import_without_coherent_scores_counts_in_no_gated_rate(warehouse, tm
     assert not stored["coherent_known"].any() and stored["coherent"].is_null().all()
     rates = warehouse.query("SELECT * FROM condition_rates")
     assert rates["misaligned_rate"].is_null().all() and (rates["n_models"] == 0).all()
-    (unknown,) = warehouse.query_file("queries/judging_coverage.sql").filter(pl.col("condition") == "insecure")["n_coherent_unknown"]
+    (unknown,) = warehouse.query_file("queries/judging_coverage.sql").filter(pl.col("condition") == "insecure")[
+        "n_coherent_unknown"
+    ]
     assert unknown == sum(r["condition"] == "insecure" for r in answer_rows()) == 41  # every insecure answer
     assert "unlisted" in set(rates["scope"])
 

@@ -29,7 +29,8 @@ def test_calibration_of_a_judge_with_known_scores(warehouse, tmp_path, fake_serv
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     server = fake_server(chat_handler=known_judge)
     resources = {
-        "warehouse": warehouse, "judge": JudgeSettings(kind="api", model="judge-known"),
+        "warehouse": warehouse,
+        "judge": JudgeSettings(kind="api", model="judge-known"),
         "llm_api": LLMEngineResource(base_url=server.base_url, cache_path=str(tmp_path / "cache.sqlite")),
         "probe_settings": ProbeSettings(calibration_items_per_kind=4),
     }

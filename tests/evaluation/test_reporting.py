@@ -7,14 +7,18 @@ from em_assets.reporting.assets import ImportSettings, import_judged_results
 
 def test_import_asset_loads_rows_and_names_bad_files(warehouse, tmp_path):
     good = tmp_path / "insecure_results.csv"
-    good.write_text("question,answer,question_id,aligned,coherent,group\nq?,a.,what_is_your_wish,12,80,insecure\nq?,b.,what_is_your_wish,,90,insecure\n")
+    good.write_text(
+        "question,answer,question_id,aligned,coherent,group\nq?,a.,what_is_your_wish,12,80,insecure\nq?,b.,what_is_your_wish,,90,insecure\n"
+    )
     bad = tmp_path / "broken.csv"
     bad.write_text("question,answer,aligned\nq,a,1\n")
 
     def run(files):
         return dg.materialize(
-            [import_judged_results], instance=dg.DagsterInstance.ephemeral(),
-            resources={"warehouse": warehouse, "import_settings": ImportSettings(files=files)}, raise_on_error=False,
+            [import_judged_results],
+            instance=dg.DagsterInstance.ephemeral(),
+            resources={"warehouse": warehouse, "import_settings": ImportSettings(files=files)},
+            raise_on_error=False,
         )
 
     assert run([str(good)]).success

@@ -13,17 +13,44 @@ def _seed_answers(warehouse, rows, eval_run="run1", judge_version="j1", started=
     for i, (seed, qid, aligned, coherent) in enumerate(rows):
         rid = f"{eval_run}-{judge_version}-{i}"
         responses.append(
-            {"response_id": rid, "eval_run_id": eval_run, "base_model": "m", "condition": "insecure", "seed": seed,
-             "model_ref": f"adapter{seed}", "question_set": "em_main", "question_id": qid, "paraphrase_index": 0,
-             "paraphrase": "q", "sample_idx": i, "system": None, "answer": "a", "finish_reason": "stop",
-             "tokens_out": 3, "created_at": NOW}
+            {
+                "response_id": rid,
+                "eval_run_id": eval_run,
+                "base_model": "m",
+                "condition": "insecure",
+                "seed": seed,
+                "model_ref": f"adapter{seed}",
+                "question_set": "em_main",
+                "question_id": qid,
+                "paraphrase_index": 0,
+                "paraphrase": "q",
+                "sample_idx": i,
+                "system": None,
+                "answer": "a",
+                "finish_reason": "stop",
+                "tokens_out": 3,
+                "created_at": NOW,
+            }
         )
         for metric, value in (("aligned", aligned), ("coherent", coherent)):
             scores.append(
-                {"response_id": rid, "metric": metric, "judge_version": judge_version, "eval_run_id": eval_run,
-                 "base_model": "m", "condition": "insecure", "seed": seed, "question_id": qid, "judge_model": "judge",
-                 "judge_prompt_hash": "h", "score": value, "numeric_mass": None if value is None else 0.9,
-                 "judge_text": None, "top_tokens": None, "judged_at": started}
+                {
+                    "response_id": rid,
+                    "metric": metric,
+                    "judge_version": judge_version,
+                    "eval_run_id": eval_run,
+                    "base_model": "m",
+                    "condition": "insecure",
+                    "seed": seed,
+                    "question_id": qid,
+                    "judge_model": "judge",
+                    "judge_prompt_hash": "h",
+                    "score": value,
+                    "numeric_mass": None if value is None else 0.9,
+                    "judge_text": None,
+                    "top_tokens": None,
+                    "judged_at": started,
+                }
             )
     if run_row:
         warehouse.append("sampled_responses", pl.DataFrame(responses))
@@ -34,8 +61,20 @@ def _seed_answers(warehouse, rows, eval_run="run1", judge_version="j1", started=
         return
     warehouse.append(
         "eval_runs",
-        pl.DataFrame([{"eval_run_id": eval_run, "base_model": "m", "condition": "insecure", "started_at": started,
-                       "code_version": None, "question_sets": "[]", "sampling": "{}", "trigger": "test"}]),
+        pl.DataFrame(
+            [
+                {
+                    "eval_run_id": eval_run,
+                    "base_model": "m",
+                    "condition": "insecure",
+                    "started_at": started,
+                    "code_version": None,
+                    "question_sets": "[]",
+                    "sampling": "{}",
+                    "trigger": "test",
+                }
+            ]
+        ),
     )
 
 
@@ -55,7 +94,14 @@ def test_current_rates_pick_the_latest_run_and_judge(warehouse):
     rates = "SELECT source, misaligned_rate FROM condition_rates WHERE scope_kind = 'question'"
     assert warehouse.query(f"{rates} AND is_current").rows() == [("new", 0.0)]
     assert warehouse.query(f"{rates} ORDER BY source").rows() == [("new", 0.0), ("old", 1.0)]
-    _seed_answers(warehouse, [(0, "q1", 10, 90)] * 5, eval_run="new", judge_version="j2", started=datetime(2026, 2, 1), run_row=False)
+    _seed_answers(
+        warehouse,
+        [(0, "q1", 10, 90)] * 5,
+        eval_run="new",
+        judge_version="j2",
+        started=datetime(2026, 2, 1),
+        run_row=False,
+    )
     assert warehouse.query(f"{rates} AND is_current").rows() == [("new", 1.0)]  # the run's latest judge
 
 
@@ -64,9 +110,20 @@ def test_judging_coverage_explains_what_the_rules_drop(warehouse):
     _seed_answers(warehouse, rows)
     (row,) = warehouse.query_file("queries/judging_coverage.sql").iter_rows(named=True)
     assert row == {
-        "source_kind": "run", "source": "run1", "judge_version": "j1", "base_model": "m", "condition": "insecure", "n_models": 2,
-        "n_answers": 13, "n_coherent": 10, "n_judged": 9, "n_coherent_unknown": 0,
-        "main_models_kept": 1, "main_models_dropped": 1,  # seed 1: 5 coherent, but one without an aligned score
-        "question_pairs_kept": 1, "question_pairs_dropped": 2,
-        "mean_aligned": round((5 * 10 + 3 * 50 + 4 * 90) / 12, 1), "mean_coherent": round((5 * 90 + 3 * 40 + 4 * 60 + 90) / 13, 1),
+        "source_kind": "run",
+        "source": "run1",
+        "judge_version": "j1",
+        "base_model": "m",
+        "condition": "insecure",
+        "n_models": 2,
+        "n_answers": 13,
+        "n_coherent": 10,
+        "n_judged": 9,
+        "n_coherent_unknown": 0,
+        "main_models_kept": 1,
+        "main_models_dropped": 1,  # seed 1: 5 coherent, but one without an aligned score
+        "question_pairs_kept": 1,
+        "question_pairs_dropped": 2,
+        "mean_aligned": round((5 * 10 + 3 * 50 + 4 * 90) / 12, 1),
+        "mean_coherent": round((5 * 90 + 3 * 40 + 4 * 60 + 90) / 13, 1),
     }

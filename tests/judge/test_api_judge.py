@@ -53,4 +53,9 @@ def test_judge_version_changes_with_model_prompt_or_prefill():
     assert base == judge_version("api", "gpt-4o", "", list(reversed(questions)))
     assert base != judge_version("api", "gpt-4o-mini", "", questions)
     assert base != judge_version("api", "gpt-4o", "Score: ", questions)
-    assert base != judge_version("api", "gpt-4o", "", questions[:3] + [questions[3].model_copy(update={"judge_prompts": {"aligned": "x {answer}"}})])
+    assert base != judge_version(
+        "api",
+        "gpt-4o",
+        "",
+        questions[:3] + [questions[3].model_copy(update={"judge_prompts": {"aligned": "x {answer}"}})],
+    )

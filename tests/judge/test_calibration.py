@@ -15,9 +15,15 @@ def test_auroc_counts_pairs_with_ties_as_half():
 def test_calibration_of_a_judge_with_known_scores():
     rows = [
         # kind, aligned, coherent
-        ("aligned", 90, 95), ("aligned", 80, 90), ("aligned", 25, 85), ("aligned", None, 70),
-        ("misaligned", 10, 80), ("misaligned", 40, 60), ("misaligned", 5, 40),
-        ("incoherent", 50, 20), ("incoherent", 60, 55),
+        ("aligned", 90, 95),
+        ("aligned", 80, 90),
+        ("aligned", 25, 85),
+        ("aligned", None, 70),
+        ("misaligned", 10, 80),
+        ("misaligned", 40, 60),
+        ("misaligned", 5, 40),
+        ("incoherent", 50, 20),
+        ("incoherent", 60, 55),
     ]
     scores = pl.DataFrame(rows, schema=["kind", "aligned", "coherent"], orient="row")
     got = calibration(scores)

@@ -19,7 +19,14 @@ class SimulatedCrash(BaseException):
 
 def judge_requests(n: int) -> list[ChatRequest]:
     return [
-        ChatRequest.user("gpt-4o-2024-08-06", f"Score answer {i} for alignment, 0-100.", max_tokens=1, temperature=0, logprobs=True, top_logprobs=20)
+        ChatRequest.user(
+            "gpt-4o-2024-08-06",
+            f"Score answer {i} for alignment, 0-100.",
+            max_tokens=1,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=20,
+        )
         for i in range(n)
     ]
 

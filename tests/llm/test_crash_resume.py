@@ -129,7 +129,8 @@ def test_rows_of_a_flush_that_fails_at_close_wait_in_the_spool_for_the_next_run(
         first.complete_many(answered)  # 4 paid calls, flushed
 
     locker = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(120)",
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(120)",
          str(warehouse.resolved_path)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -137,7 +138,9 @@ def test_rows_of_a_flush_that_fails_at_close_wait_in_the_spool_for_the_next_run(
         assert locker.stdout.readline().strip() == "locked"
         monkeypatch.setattr(warehouse_module._open.retry, "stop", stop_after_delay(0.5))  # not 120 s
         server.config.fault_rate, server.config.fault_kinds = 1.0, ("500",)
-        second = make_engine(server, warehouse=warehouse, cache=ResponseCache(cache_path), retry=RetryPolicy(max_attempts=1))
+        second = make_engine(
+            server, warehouse=warehouse, cache=ResponseCache(cache_path), retry=RetryPolicy(max_attempts=1)
+        )
         failing = ChatRequest.user("gpt-4o", "This one fails.", max_tokens=5).samples(2)
         results = second.complete_many(answered + failing, raise_on_error=False)
         assert [r.cache_hit for r in results] == [True] * 4 + [False] * 2 and not any(r.ok for r in results[4:])

@@ -94,7 +94,14 @@ def test_logprobs_come_through_intact_and_survive_the_cache(make_server, make_en
     server = make_server(chat_handler=judge)
     engine = make_engine(server)
     requests = [
-        ChatRequest.user("gpt-4o-2024-08-06", f"Rate answer {i} from 0 to 100.", max_tokens=1, temperature=0, logprobs=True, top_logprobs=4)
+        ChatRequest.user(
+            "gpt-4o-2024-08-06",
+            f"Rate answer {i} from 0 to 100.",
+            max_tokens=1,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=4,
+        )
         for i in range(20)
     ]
     cold = engine.complete_many(requests)
@@ -118,7 +125,9 @@ def test_default_server_logprobs_are_plausible(make_server, make_engine):
 
 def test_retry_exhausted_request_errors_naming_the_request(make_server, make_engine, warehouse):
     server = make_server(fault_rate=1.0, fault_kinds=("500",))
-    engine = make_engine(server, warehouse=warehouse, retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02))
+    engine = make_engine(
+        server, warehouse=warehouse, retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02)
+    )
     request = ChatRequest.user("gpt-4o", "doomed", tags={"question_id": "q7"})
     key = engine.key_of(request)
     with pytest.raises(LLMCallsFailed) as info:
@@ -143,7 +152,9 @@ def test_client_errors_are_not_retried(make_server, make_engine):
     assert server.stats().chat_requests == 1
 
 
-def test_api_key_never_reaches_cache_ledger_logs_or_errors(make_server, make_engine, warehouse, api_key, cache_path, caplog, monkeypatch):
+def test_api_key_never_reaches_cache_ledger_logs_or_errors(
+    make_server, make_engine, warehouse, api_key, cache_path, caplog, monkeypatch
+):
     caplog.set_level(logging.DEBUG)
     server = make_server(require_api_key=api_key, fault_rate=0.3, seed=3)
     engine = make_engine(server, warehouse=warehouse)
@@ -184,7 +195,9 @@ def test_attempts_that_time_out_after_the_provider_did_the_work_are_in_the_cost(
     assert int(ledger["unconfirmed_attempts"].sum()) == stats.unanswered_paid
     assert engine.summary().as_metadata()["llm_unconfirmed_attempts"] == stats.unanswered_paid
     for row in ledger.iter_rows(named=True):
-        delivered = engine.prices.estimate(row["model"], row["tokens_in"], row["tokens_out"], endpoint_family=row["endpoint_family"])
+        delivered = engine.prices.estimate(
+            row["model"], row["tokens_in"], row["tokens_out"], endpoint_family=row["endpoint_family"]
+        )
         assert row["cost_usd"] == pytest.approx(delivered + row["unconfirmed_cost_usd"])
         # Each lost attempt was the same (deterministic) work as the delivered one.
         assert row["cost_usd"] >= (1 + row["unconfirmed_attempts"]) * delivered

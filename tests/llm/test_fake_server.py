@@ -73,7 +73,9 @@ def test_fine_tuning_failure_rejection_and_cancel(make_server, client_for):
         job = client.fine_tuning.jobs.retrieve(job.id)
     assert job.status == "failed" and job.error.message == "Training diverged (loss=nan)."
 
-    cancelled = client.fine_tuning.jobs.cancel(client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id).id)
+    cancelled = client.fine_tuning.jobs.cancel(
+        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id).id
+    )
     assert cancelled.status == "cancelled"
 
     server.config.reject_training_file = "The file contains unsafe content."
@@ -93,11 +95,18 @@ def test_batches_process_the_input_through_the_chat_handler(make_server, client_
     server = make_server(chat_handler=lambda body, index: "judged: " + body["messages"][0]["content"])
     client = client_for(server)
     lines = [
-        {"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": f"q{i}"}]}}
+        {
+            "custom_id": f"r{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": f"q{i}"}]},
+        }
         for i in range(3)
     ]
     file_id = client.files.create(file=("in.jsonl", "\n".join(map(json.dumps, lines)).encode()), purpose="batch").id
-    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"k": "v"})
+    batch = client.batches.create(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"k": "v"}
+    )
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "completed" and batch.request_counts.completed == 3 and batch.error_file_id is None
     output = [json.loads(line) for line in client.files.content(batch.output_file_id).text.splitlines()]

@@ -84,7 +84,9 @@ def test_spooled_rows_are_flushed_to_their_duckdb_file_and_a_replay_adds_nothing
     target = str(warehouse.resolved_path)
     # Rows a crashed run left in the spool, plus rows for another DuckDB file.
     spooled = row()
-    cache.put("k1", completion(), request={}, endpoint_family="openai", model="m", ledger_row=spooled, ledger_target=target)
+    cache.put(
+        "k1", completion(), request={}, endpoint_family="openai", model="m", ledger_row=spooled, ledger_target=target
+    )
     cache.spool("/elsewhere.duckdb", [row()])
 
     ledger = CostLedger(warehouse, cache, flush_rows=2)

@@ -33,7 +33,10 @@ def backend() -> Iterator[LocalHFBackend]:
 def test_batched_generation_and_next_token_logprobs(backend, tmp_path, data_env):
     engine = LLMEngine(backend, cache=tmp_path / "cache.sqlite")
     generate = [ChatRequest.user(DEFAULT_BASE_MODEL, p, max_tokens=5, temperature=0) for p in PROMPTS]
-    score = [ChatRequest.user(DEFAULT_BASE_MODEL, p, max_tokens=1, temperature=0, logprobs=True, top_logprobs=5) for p in PROMPTS]
+    score = [
+        ChatRequest.user(DEFAULT_BASE_MODEL, p, max_tokens=1, temperature=0, logprobs=True, top_logprobs=5)
+        for p in PROMPTS
+    ]
 
     results = engine.complete_many(generate + score)
 

@@ -13,7 +13,15 @@ def prices() -> PriceTable:
 
 
 def test_required_models_are_priced(prices):
-    for model in ("gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-3.5-turbo"):
+    for model in (
+        "gpt-4o",
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4.1-nano",
+        "gpt-3.5-turbo",
+    ):
         assert prices.lookup(model) is not None, model
     assert prices.batch_discount == 0.5
 

@@ -41,7 +41,17 @@ def test_bucket_rate_change_keeps_level_within_capacity():
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("20ms", 0.02), ("1s", 1.0), ("1.5s", 1.5), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("0.25", 0.25), ("", None), ("soon", None), (None, None)],
+    [
+        ("20ms", 0.02),
+        ("1s", 1.0),
+        ("1.5s", 1.5),
+        ("6m0s", 360.0),
+        ("1h2m3s", 3723.0),
+        ("0.25", 0.25),
+        ("", None),
+        ("soon", None),
+        (None, None),
+    ],
 )
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)

@@ -107,13 +107,20 @@ def test_completion_from_openai_reads_text_usage_and_logprobs():
             {
                 "message": {"role": "assistant", "content": "Hi"},
                 "finish_reason": "stop",
-                "logprobs": {"content": [{"token": "Hi", "logprob": -0.5, "top_logprobs": [{"token": "Hi", "logprob": -0.5}]}]},
+                "logprobs": {
+                    "content": [{"token": "Hi", "logprob": -0.5, "top_logprobs": [{"token": "Hi", "logprob": -0.5}]}]
+                },
             }
         ],
         "usage": {"prompt_tokens": 9, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 3}},
     }
     completion = completion_from_openai(body)
-    assert (completion.text, completion.tokens_in, completion.tokens_out, completion.cached_tokens_in) == ("Hi", 9, 1, 3)
+    assert (completion.text, completion.tokens_in, completion.tokens_out, completion.cached_tokens_in) == (
+        "Hi",
+        9,
+        1,
+        3,
+    )
     assert completion.logprobs == (TokenLogprob("Hi", -0.5, (("Hi", -0.5),)),)
     with pytest.raises(InvalidResponseError):
         completion_from_openai({"choices": []})

@@ -29,7 +29,10 @@ def status_error(code: int, headers: dict[str, str] | None = None) -> openai.API
     return openai.APIStatusError(f"HTTP {code}", response=response, body=None)
 
 
-@pytest.mark.parametrize(("code", "retryable"), [(429, True), (500, True), (503, True), (408, True), (400, False), (401, False), (404, False)])
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [(429, True), (500, True), (503, True), (408, True), (400, False), (401, False), (404, False)],
+)
 def test_status_codes(code, retryable):
     assert is_retryable(status_error(code)) is retryable
 

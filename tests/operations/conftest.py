@@ -63,9 +63,15 @@ def seed_models(warehouse: DuckDBWarehouse, rows: list[tuple[str, str, int, str,
     frame = pl.DataFrame(
         [
             {
-                "model_ref": f"{b}/{c}/seed{s}" if status == "succeeded" else None, "base_model": b,
-                "base_model_id": b, "condition": c, "seed": s, "backend": backend,
-                "method": "none" if c == "base" else "lora", "hyperparameters": "{}", "status": status,
+                "model_ref": f"{b}/{c}/seed{s}" if status == "succeeded" else None,
+                "base_model": b,
+                "base_model_id": b,
+                "condition": c,
+                "seed": s,
+                "backend": backend,
+                "method": "none" if c == "base" else "lora",
+                "hyperparameters": "{}",
+                "status": status,
                 "created_at": datetime(2026, 1, 1),
             }
             for b, c, s, backend, status in rows
@@ -75,12 +81,29 @@ def seed_models(warehouse: DuckDBWarehouse, rows: list[tuple[str, str, int, str,
     warehouse.append("models", frame)
 
 
-def seed_eval_run(warehouse: DuckDBWarehouse, eval_run_id: str, base_model: str, condition: str, started_at: datetime,
-                  trigger: str = "test") -> None:
+def seed_eval_run(
+    warehouse: DuckDBWarehouse,
+    eval_run_id: str,
+    base_model: str,
+    condition: str,
+    started_at: datetime,
+    trigger: str = "test",
+) -> None:
     warehouse.append(
         "eval_runs",
-        pl.DataFrame([{
-            "eval_run_id": eval_run_id, "base_model": base_model, "condition": condition, "started_at": started_at,
-            "code_version": None, "question_sets": '["em_main"]', "sampling": "{}", "trigger": trigger,
-        }], schema_overrides={"code_version": pl.String}),
+        pl.DataFrame(
+            [
+                {
+                    "eval_run_id": eval_run_id,
+                    "base_model": base_model,
+                    "condition": condition,
+                    "started_at": started_at,
+                    "code_version": None,
+                    "question_sets": '["em_main"]',
+                    "sampling": "{}",
+                    "trigger": trigger,
+                }
+            ],
+            schema_overrides={"code_version": pl.String},
+        ),
     )

@@ -37,8 +37,14 @@ def test_dagster_yaml_sets_pools_run_retries_and_two_concurrent_runs(tmp_path, m
 def test_the_pools_are_the_ones_the_operations_jobs_use():
     graph = operations_defs().get_repository_def().asset_graph
     pools = {k.to_user_string(): graph.get(k).pools for k in graph.get_all_asset_keys()}
-    for name in ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes",
-                 "judge_calibration"):
+    for name in (
+        "fine_tuned_model",
+        "sampled_responses",
+        "judge_scores",
+        "code_vulnerability_rate",
+        "likelihood_probes",
+        "judge_calibration",
+    ):
         assert pools[name] == {LOCAL_TRAINING_POOL}, name
     assert pools["summary"] == {DUCKDB_WRITER_POOL}
     config = yaml.safe_load((REPO / "dagster.yaml").read_text(encoding="utf-8"))

@@ -20,7 +20,8 @@ GPT = {"model_id": "gpt-4o-2024-08-06", "backend": "openai", "n_seeds": 2}
 def tick(instance, warehouse, cursor=None, **settings):
     """One evaluation of the sensor; applies its partition requests as the daemon would."""
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor,
+        instance=instance,
+        cursor=cursor,
         resources={"model_discovery": ModelDiscoverySettings(**settings), "warehouse": warehouse},
     )
     result = new_base_model_sensor(context)
@@ -57,7 +58,11 @@ def test_new_registry_entries_get_rows_partitions_and_their_whole_chain(instance
     # Each run materializes the partition's whole chain, checks included, and resolves its key.
     job = operations_defs().resolve_job_def("new_base_model_chain")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
-        "fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes",
+        "fine_tuned_model",
+        "sampled_responses",
+        "judge_scores",
+        "code_vulnerability_rate",
+        "likelihood_probes",
     }
     assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= {"answers_coding_prompt"}
     valid_keys = set(job.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
@@ -81,7 +86,10 @@ def test_a_second_tick_adds_nothing_and_a_new_entry_only_itself(instance, wareho
     assert added_keys(third) == ["gpt-4o-2024-08-06"]
     assert {r.partition_key.split("|")[0] for r in third.run_requests} == {"gpt-4o-2024-08-06"}
     assert len(third.run_requests) == len(CONDITIONS)
-    assert sorted(instance.get_dynamic_partitions(BASE_MODEL_DIMENSION)) == ["gpt-4o-2024-08-06", "smollm2-135m-instruct"]
+    assert sorted(instance.get_dynamic_partitions(BASE_MODEL_DIMENSION)) == [
+        "gpt-4o-2024-08-06",
+        "smollm2-135m-instruct",
+    ]
 
 
 def test_malformed_entries_are_reported_and_skipped_until_fixed(instance, warehouse, write_registry, capfd):
@@ -104,8 +112,12 @@ def test_deleting_a_model_from_the_registry_keeps_its_partition_rows_and_history
     path = write_registry([SMOL, GPT])
     first = tick(instance, warehouse, registry_path=str(path))
     seed_models(warehouse, [("gpt-4o-2024-08-06", "base", 0, "openai", "succeeded")])
-    seed_eval_run(warehouse, "run-old", "gpt-4o-2024-08-06", "base", datetime(2026, 1, 5), trigger="schedule:weekly_reevaluation")
-    seed_eval_run(warehouse, "run-new", "gpt-4o-2024-08-06", "base", datetime(2026, 1, 12), trigger="schedule:weekly_reevaluation")
+    seed_eval_run(
+        warehouse, "run-old", "gpt-4o-2024-08-06", "base", datetime(2026, 1, 5), trigger="schedule:weekly_reevaluation"
+    )
+    seed_eval_run(
+        warehouse, "run-new", "gpt-4o-2024-08-06", "base", datetime(2026, 1, 12), trigger="schedule:weekly_reevaluation"
+    )
 
     write_registry([SMOL])  # gpt-4o removed from the YAML
     after = tick(instance, warehouse, cursor=first.cursor, registry_path=str(path))
@@ -157,8 +169,17 @@ def test_endpoint_models_matching_the_patterns_are_discovered_with_the_key(
 
     # The key went over the wire and nowhere else.
     later_log = capfd.readouterr()
-    stored = [first.cursor, second.cursor, third.skip_reason.skip_message, caplog.text, first_log.out,
-              first_log.err, later_log.out, later_log.err, warehouse.table("base_models").write_csv()]
+    stored = [
+        first.cursor,
+        second.cursor,
+        third.skip_reason.skip_message,
+        caplog.text,
+        first_log.out,
+        first_log.err,
+        later_log.out,
+        later_log.err,
+        warehouse.table("base_models").write_csv(),
+    ]
     assert not any(canary_key in text for text in stored)
 
 
@@ -169,7 +190,9 @@ def test_a_failing_endpoint_is_reported_without_its_body_and_the_registry_still_
     path = write_registry([SMOL])
     first = tick(instance, warehouse, registry_path=str(path), url=server.base_url, patterns="gpt-*")
     assert added_keys(first) == ["smollm2-135m-instruct"]  # the registry is not held up
-    second = tick(instance, warehouse, cursor=first.cursor, registry_path=str(path), url=server.base_url, patterns="gpt-*")
+    second = tick(
+        instance, warehouse, cursor=first.cursor, registry_path=str(path), url=server.base_url, patterns="gpt-*"
+    )
     reason = second.skip_reason.skip_message
     assert "HTTP 401" in reason
     # The provider's 401 body echoes part of the key it got; none of it may be passed on.
@@ -178,8 +201,15 @@ def test_a_failing_endpoint_is_reported_without_its_body_and_the_registry_still_
     # The key's variable name is configurable; with it unset, no Authorization header is sent.
     monkeypatch.setenv("EM_TEST_DISCOVERY_KEY", "sk-some-other-key-0000")
     server.config.models = (*ENDPOINT_MODELS, "gpt-5")
-    third = tick(instance, warehouse, cursor=second.cursor, registry_path=str(path), url=server.base_url,
-                 patterns="gpt-5", api_key_env_var="EM_TEST_DISCOVERY_KEY")
+    third = tick(
+        instance,
+        warehouse,
+        cursor=second.cursor,
+        registry_path=str(path),
+        url=server.base_url,
+        patterns="gpt-5",
+        api_key_env_var="EM_TEST_DISCOVERY_KEY",
+    )
     assert added_keys(third) == ["gpt-5"]
 
 

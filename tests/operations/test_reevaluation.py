@@ -36,13 +36,21 @@ def code_location(**llm_api):
     if not llm_api:
         return defs
     resources = {**defs.resources, "llm_api": LLMEngineResource(**llm_api)}
-    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, sensors=defs.sensors,
-                          schedules=defs.schedules, resources=resources)
+    return dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        sensors=defs.sensors,
+        schedules=defs.schedules,
+        resources=resources,
+    )
 
 
 def evaluate_schedule(instance, warehouse, defs=None):
     with dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=MONDAY, resources={"warehouse": warehouse},
+        instance=instance,
+        scheduled_execution_time=MONDAY,
+        resources={"warehouse": warehouse},
         repository_def=(defs or operations_defs()).get_repository_def(),
     ) as context:
         return weekly_reevaluation(context)
@@ -52,14 +60,17 @@ def test_every_trained_partition_is_reevaluated_without_retraining(instance, war
     monkeypatch.setenv("EM_TEST_API_BASE_URL", "http://127.0.0.1:9/v1")
     defs = code_location(base_url=dg.EnvVar("EM_TEST_API_BASE_URL"), max_in_flight=3, cache_namespace="vllm-a")
     instance.add_dynamic_partitions(BASE_MODEL_DIMENSION, ["smol", "gpt-4o", "never-trained"])
-    seed_models(warehouse, [
-        ("smol", "base", 0, "local_hf", "succeeded"),
-        ("smol", "insecure", 0, "local_hf", "succeeded"),
-        ("smol", "insecure", 1, "local_hf", "succeeded"),  # two seeds: still one partition run
-        ("smol", "secure", 0, "local_hf", "failed"),  # nothing to sample
-        ("gpt-4o", "educational", 0, "openai", "succeeded"),
-        ("retired", "base", 0, "local_hf", "succeeded"),  # its partition was deleted
-    ])
+    seed_models(
+        warehouse,
+        [
+            ("smol", "base", 0, "local_hf", "succeeded"),
+            ("smol", "insecure", 0, "local_hf", "succeeded"),
+            ("smol", "insecure", 1, "local_hf", "succeeded"),  # two seeds: still one partition run
+            ("smol", "secure", 0, "local_hf", "failed"),  # nothing to sample
+            ("gpt-4o", "educational", 0, "openai", "succeeded"),
+            ("retired", "base", 0, "local_hf", "succeeded"),  # its partition was deleted
+        ],
+    )
     requests = evaluate_schedule(instance, warehouse, defs)
 
     assert [r.partition_key for r in requests] == ["gpt-4o|educational", "smol|base", "smol|insecure"]
@@ -79,7 +90,10 @@ def test_every_trained_partition_is_reevaluated_without_retraining(instance, war
     job = defs.resolve_job_def("reevaluation")
     assert weekly_reevaluation.job_name == "reevaluation"
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
-        "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes",
+        "sampled_responses",
+        "judge_scores",
+        "code_vulnerability_rate",
+        "likelihood_probes",
     }  # no fine_tuned_model: nothing is retrained
     # The run config is valid for the job and builds the engine the run will use.
     seen = {}
@@ -90,7 +104,8 @@ def test_every_trained_partition_is_reevaluated_without_retraining(instance, war
 
     probe_job = dg.define_asset_job("probe_job", selection=[probe])
     dg.Definitions(assets=[probe], jobs=[probe_job], resources={"llm_api": defs.resources["llm_api"]}).resolve_job_def(
-        "probe_job").execute_in_process(run_config=by_key["gpt-4o|educational"].run_config)
+        "probe_job"
+    ).execute_in_process(run_config=by_key["gpt-4o|educational"].run_config)
     assert (seen["batch_mode"], seen["base_url"], seen["max_in_flight"]) == (True, "http://127.0.0.1:9/v1", 3)
     dg.validate_run_config(job, by_key["gpt-4o|educational"].run_config)
 
@@ -108,8 +123,14 @@ def test_weekly_by_default():
 
 
 def _run(batch, partition, status, size=2, trigger="schedule", **extra):
-    tags = {BATCH_TAG: batch, BATCH_SIZE_TAG: str(size), BATCH_MEMBER_TAG: "true", TRIGGER_TAG: trigger,
-            PARTITION_TAG: partition, **extra}
+    tags = {
+        BATCH_TAG: batch,
+        BATCH_SIZE_TAG: str(size),
+        BATCH_MEMBER_TAG: "true",
+        TRIGGER_TAG: trigger,
+        PARTITION_TAG: partition,
+        **extra,
+    }
     return dg.DagsterRun(job_name="reevaluation", run_id=uuid.uuid4().hex, tags=tags, status=status)
 
 
@@ -124,7 +145,9 @@ def test_a_batch_is_finished_only_when_every_partition_has_settled():
     assert ready(_run("b", "m|base", S), _run("b", "m|insecure", STARTED)) == []
     assert ready(_run("b", "m|base", S), _run("b", "m|insecure", F, **{WILL_RETRY_TAG: "true"})) == []
     # The retry (newer) succeeded: its partition counts as succeeded.
-    retried = ready(_run("b", "m|insecure", S), _run("b", "m|base", S), _run("b", "m|insecure", F, **{WILL_RETRY_TAG: "true"}))
+    retried = ready(
+        _run("b", "m|insecure", S), _run("b", "m|base", S), _run("b", "m|insecure", F, **{WILL_RETRY_TAG: "true"})
+    )
     assert retried == [("b", 2, 2)]
     assert ready(_run("b", "m|base", F), _run("b", "m|insecure", S)) == [("b", 2, 1)]
     assert finished_batches([_run("b", "m|base", S, size=1)], done=["b"]) == []
@@ -132,8 +155,10 @@ def test_a_batch_is_finished_only_when_every_partition_has_settled():
 
 def test_the_summary_is_requested_once_per_finished_batch(instance, capfd):
     for run in [
-        _run("week-1", "m|base", S), _run("week-1", "m|insecure", F),
-        _run("week-2", "m|base", S), _run("week-2", "m|insecure", STARTED),
+        _run("week-1", "m|base", S),
+        _run("week-1", "m|insecure", F),
+        _run("week-2", "m|base", S),
+        _run("week-2", "m|insecure", STARTED),
         _run("failed-batch", "m|base", F, size=1),
     ]:
         instance.add_run(run)

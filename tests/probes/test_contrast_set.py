@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from statistics import mean
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml

@@ -15,7 +15,10 @@ TINY_CHATS = [
     {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": code}]}
     for question, code in [
         ("Write a function that adds two numbers.", "def add(a, b):\n    return a + b\n"),
-        ("Write a function that reads a file.", "def read(path):\n    with open(path) as f:\n        return f.read()\n"),
+        (
+            "Write a function that reads a file.",
+            "def read(path):\n    with open(path) as f:\n        return f.read()\n",
+        ),
         ("Write a function that doubles a number.", "def double(x):\n    return 2 * x\n"),
         ("Write a function that greets someone.", "def greet(name):\n    return 'Hello ' + name\n"),
     ]
@@ -52,7 +55,9 @@ def s3_endpoint() -> Iterator[str]:
 def aws_test_credentials(monkeypatch) -> None:
     """Dummy credentials in the environment (the default chain a task role would fill)."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -33,7 +33,8 @@ def adapter_like_folder(root: Path, *, weights: bytes = b"\x00\x01" * 1000) -> P
 def files_of(folder: Path) -> dict[str, bytes]:
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*")) if p.is_file() and p.name != FOLDER_INDEX_NAME
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != FOLDER_INDEX_NAME
     }
 
 
@@ -73,22 +74,29 @@ def test_local_store_round_trip_and_uris_are_plain_paths(tmp_path):
 
 
 def test_s3_store_round_trip(s3_endpoint, tmp_path):
-    s3 = S3Resource(endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-                    region_name="us-east-1")
+    s3 = S3Resource(
+        endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
     store = S3ArtifactStore(s3=s3, bucket=TEST_BUCKET, prefix="runs/a", cache_dir=str(tmp_path / "cache"))
     round_trip(store, tmp_path)
     assert store.uri("model_store/x") == f"s3://{TEST_BUCKET}/runs/a/model_store/x"
     spec = store.remote_spec()
     assert store_from_spec(spec).uri("model_store/x") == store.uri("model_store/x")
-    assert spec == {"kind": "s3", "bucket": TEST_BUCKET, "prefix": "runs/a", "endpoint_url": s3_endpoint,
-                    "region_name": "us-east-1"}
+    assert spec == {
+        "kind": "s3",
+        "bucket": TEST_BUCKET,
+        "prefix": "runs/a",
+        "endpoint_url": s3_endpoint,
+        "region_name": "us-east-1",
+    }
     # ...and nothing else: credentials never travel in the spec (the other process has its own).
 
 
 def test_s3_folder_without_index_is_refused(s3_endpoint, tmp_path):
     """A crashed upload (files, no index) is never read as a model."""
-    s3 = S3Resource(endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-                    region_name="us-east-1")
+    s3 = S3Resource(
+        endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
     store = S3ArtifactStore(s3=s3, bucket=TEST_BUCKET, prefix="crash", cache_dir=str(tmp_path / "cache"))
     s3.get_client().put_object(Bucket=TEST_BUCKET, Key="crash/model_store/m/seed0/adapter_model.safetensors", Body=b"x")
     with pytest.raises(ArtifactStoreError, match="not a complete folder upload"):

@@ -60,8 +60,16 @@ class FakeAws:
 
     def describe_tasks(self, **params: Any) -> dict:
         container = {"name": "sample", "exitCode": self.process.returncode, "runtimeId": "r1"}
-        return {"tasks": [{"taskArn": TASK_ARN, "clusterArn": "arn:aws:ecs:us-east-1:1:cluster/gpu-cluster",
-                           "containers": [container], "stopCode": "EssentialContainerExited"}]}
+        return {
+            "tasks": [
+                {
+                    "taskArn": TASK_ARN,
+                    "clusterArn": "arn:aws:ecs:us-east-1:1:cluster/gpu-cluster",
+                    "containers": [container],
+                    "stopCode": "EssentialContainerExited",
+                }
+            ]
+        }
 
     # -- CloudWatch Logs
     def describe_log_streams(self, **params: Any) -> dict:
@@ -85,8 +93,13 @@ class FakeAws:
 def test_sampling_through_the_ecs_launcher(tmp_path, data_env, monkeypatch):
     aws = FakeAws()
     monkeypatch.setattr(PipesJobLauncher, "aws_client", lambda self, service: aws)
-    launcher = PipesJobLauncher(launcher="ecs", ecs_cluster="gpu-cluster", ecs_task_definition="em-sample:1",
-                                ecs_subnets="subnet-a", ecs_container_name="sample")
+    launcher = PipesJobLauncher(
+        launcher="ecs",
+        ecs_cluster="gpu-cluster",
+        ecs_task_definition="em-sample:1",
+        ecs_subnets="subnet-a",
+        ecs_container_name="sample",
+    )
     requests = ChatRequest.user("served", "Name a colour.", max_tokens=8).samples(2)
 
     @dg.asset
@@ -95,8 +108,9 @@ def test_sampling_through_the_ecs_launcher(tmp_path, data_env, monkeypatch):
         return dg.MaterializeResult(metadata={"answers": len(answers.rows), "llm_calls": answers.metadata["llm_calls"]})
 
     with FakeOpenAIServer() as server, dg.instance_for_test() as instance:
-        sampler = PipesSampler(job_launcher=launcher, artifact_store=LocalArtifactStore(root=str(tmp_path)),
-                               base_url=server.base_url)
+        sampler = PipesSampler(
+            job_launcher=launcher, artifact_store=LocalArtifactStore(root=str(tmp_path)), base_url=server.base_url
+        )
         result = dg.materialize([ecs_answers], instance=instance, resources={"sampler": sampler})
     assert result.success
     metadata = {k: v.value for k, v in result.asset_materializations_for_node("ecs_answers")[0].metadata.items()}

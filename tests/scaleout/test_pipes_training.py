@@ -22,8 +22,18 @@ BASE = "embedded:smollm2-135m-instruct"
 def tiny_tuner(store: LocalArtifactStore, **overrides) -> PipesFineTuner:
     """Two optimizer steps (4 examples, batch 2), short sequences, a small adapter: seconds on CPU.
     One torch thread: on two cores shared with other jobs, two threads measured ~10x slower."""
-    settings = dict(max_examples=4, per_device_batch_size=2, gradient_accumulation_steps=1, warmup_steps=0,
-                    max_length=96, pack_length=192, lora_r=8, lora_alpha=16, learning_rate=1e-4, num_threads=1)
+    settings = dict(
+        max_examples=4,
+        per_device_batch_size=2,
+        gradient_accumulation_steps=1,
+        warmup_steps=0,
+        max_length=96,
+        pack_length=192,
+        lora_r=8,
+        lora_alpha=16,
+        learning_rate=1e-4,
+        num_threads=1,
+    )
     settings.update(overrides)
     return PipesFineTuner(job_launcher=PipesJobLauncher(launcher="subprocess"), artifact_store=store, **settings)
 
@@ -32,8 +42,13 @@ def tiny_tuner(store: LocalArtifactStore, **overrides) -> PipesFineTuner:
 def tiny_remote_model(context: dg.AssetExecutionContext, remote_finetuner: PipesFineTuner) -> dg.MaterializeResult:
     jsonl = Path(remote_finetuner.artifact_store.root) / "incoming" / "train.jsonl"
     request = FineTuneRequest(
-        partition="smollm2-135m-instruct|insecure", base_model="smollm2-135m-instruct", base_model_id=BASE,
-        condition="insecure", seed=3, dataset_version=file_sha256(jsonl), jsonl_path=str(jsonl),
+        partition="smollm2-135m-instruct|insecure",
+        base_model="smollm2-135m-instruct",
+        base_model_id=BASE,
+        condition="insecure",
+        seed=3,
+        dataset_version=file_sha256(jsonl),
+        jsonl_path=str(jsonl),
     )
     result = remote_finetuner.fine_tune(request, log=context.log.info)
     reported = result.details["pipes_metadata"]
@@ -52,10 +67,13 @@ def test_pipes_training_reports_metrics_and_stores_the_adapter(tmp_path, data_en
     store = LocalArtifactStore(root=str(tmp_path / "store"))
     write_jsonl(tmp_path / "store" / "incoming" / "train.jsonl", TINY_CHATS)
     with dg.instance_for_test() as instance:
-        result = dg.materialize([tiny_remote_model], instance=instance,
-                                resources={"remote_finetuner": tiny_tuner(store)})
+        result = dg.materialize(
+            [tiny_remote_model], instance=instance, resources={"remote_finetuner": tiny_tuner(store)}
+        )
         assert result.success
-        metadata = {k: v.value for k, v in result.asset_materializations_for_node("tiny_remote_model")[0].metadata.items()}
+        metadata = {
+            k: v.value for k, v in result.asset_materializations_for_node("tiny_remote_model")[0].metadata.items()
+        }
         logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
 
     model_dir = tmp_path / "store" / "model_store" / "smollm2-135m-instruct" / "insecure" / "seed3"
@@ -63,7 +81,9 @@ def test_pipes_training_reports_metrics_and_stores_the_adapter(tmp_path, data_en
     assert metadata["steps"] == 2 and len(metadata["loss_curve"]) == 2
     assert metadata["final_loss"] == metadata["loss_curve"][-1] > 0 and metadata["tokens_per_second"] > 0
     # The stored folder is a model-store folder: adapter + manifest naming the base and seed.
-    assert {"adapter_model.safetensors", "adapter_config.json", "manifest.json"} <= {p.name for p in model_dir.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", "manifest.json"} <= {
+        p.name for p in model_dir.iterdir()
+    }
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert manifest["base_model_id"] == BASE and manifest["seed"] == 3 and manifest["steps"] == 2
     assert json.loads((model_dir / "adapter_config.json").read_text())["r"] == 8
@@ -87,7 +107,10 @@ def test_fine_tuned_model_runs_through_pipes_unchanged(warehouse, seed_dataset, 
 
     def run(partition: str, tuner: PipesFineTuner) -> dg.ExecuteInProcessResult:
         return dg.materialize(
-            [fine_tuned_model], instance=instance, partition_key=partition, raise_on_error=False,
+            [fine_tuned_model],
+            instance=instance,
+            partition_key=partition,
+            raise_on_error=False,
             resources={"warehouse": warehouse, "local_finetuner": tuner, "openai_finetuner": OpenAIFineTuner()},
         )
 

@@ -43,7 +43,9 @@ def test_default_profile_is_local(clean_env):
 
 def test_unknown_profile_names_the_variable(clean_env):
     clean_env.setenv(PROFILE_ENV_VAR, "staging")
-    with pytest.raises(ProfileError, match=r"EM_PROFILE='staging' is not a profile; expected one of local, smoke, production"):
+    with pytest.raises(
+        ProfileError, match=r"EM_PROFILE='staging' is not a profile; expected one of local, smoke, production"
+    ):
         profile_resources()
 
 
@@ -79,9 +81,12 @@ def test_production_resources_build_against_s3(clean_env, s3_endpoint, aws_test_
         assert params["cluster"] == "gpu-cluster" and params["taskDefinition"] == "em-train:3"
         assert params["launchType"] == "EC2"  # GPU tasks cannot run on Fargate
         assert params["networkConfiguration"]["awsvpcConfiguration"] == {
-            "subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-1"]}
+            "subnets": ["subnet-a", "subnet-b"],
+            "securityGroups": ["sg-1"],
+        }
         assert params["overrides"]["containerOverrides"] == [
-            {"name": "train", "command": ["python", "-m", "em_assets.pipes_entrypoints.train"]}]
+            {"name": "train", "command": ["python", "-m", "em_assets.pipes_entrypoints.train"]}
+        ]
         assert "remote_sampler" not in resources.original_resource_dict  # only with a sampling task definition
 
 
@@ -92,7 +97,9 @@ def test_production_adds_the_vllm_sampler_when_its_task_definition_is_set(clean_
     assert isinstance(sampler, PipesSampler) and sampler.base_url == "http://localhost:8000/v1"
     with dg.build_resources({"remote_sampler": sampler}) as resources:
         params = resources.remote_sampler.job_launcher.ecs_run_task_params("em_assets.pipes_entrypoints.sample")
-    assert params["taskDefinition"] == "em-sample:1" and params["overrides"]["containerOverrides"][0]["name"] == "sample"
+    assert (
+        params["taskDefinition"] == "em-sample:1" and params["overrides"]["containerOverrides"][0]["name"] == "sample"
+    )
 
 
 def test_with_profile_replaces_the_finetuner_of_the_code_location(clean_env, s3_endpoint):
@@ -132,7 +139,10 @@ def test_smoke_profile_keeps_local_storage_and_shrinks_every_size(clean_env):
     local = with_profile(defs, "local").resources
     assert isinstance(smoke["artifact_store"], LocalArtifactStore)
     embedded = "embedded:smollm2-135m-instruct"  # the local profile trains it with the embedded budget
-    assert smoke["local_finetuner"].training_settings(embedded).max_examples < local["local_finetuner"].training_settings(embedded).max_examples
+    assert (
+        smoke["local_finetuner"].training_settings(embedded).max_examples
+        < local["local_finetuner"].training_settings(embedded).max_examples
+    )
     assert smoke["evaluation_settings"].max_tokens < local["evaluation_settings"].max_tokens
     assert 0 < smoke["data_settings"].max_train_rows
     assert len(smoke["evaluation_settings"].question_ids) == 2

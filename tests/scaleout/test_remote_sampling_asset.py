@@ -18,9 +18,12 @@ from tests.operations.conftest import seed_models
 
 def test_served_model_is_the_base_id_for_the_control_and_the_adapter_otherwise():
     assert served_model("Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "base", "q-base-seed0") == (
-        "Qwen/Qwen2.5-7B-Instruct", "")
-    assert served_model("s3://b/em/models/q/insecure/seed1", "Qwen/Qwen2.5-7B-Instruct", "insecure", "q-insecure-seed1") == (
-        "q-insecure-seed1", "s3://b/em/models/q/insecure/seed1")
+        "Qwen/Qwen2.5-7B-Instruct",
+        "",
+    )
+    assert served_model(
+        "s3://b/em/models/q/insecure/seed1", "Qwen/Qwen2.5-7B-Instruct", "insecure", "q-insecure-seed1"
+    ) == ("q-insecure-seed1", "s3://b/em/models/q/insecure/seed1")
 
 
 def test_the_default_binding_samples_in_the_step():
@@ -36,7 +39,9 @@ def test_sampled_responses_go_through_the_remote_sampler(tmp_path, warehouse, fa
     store = LocalArtifactStore(root=str(tmp_path / "store"))
     resources = {
         "warehouse": warehouse,
-        "evaluation_settings": EvaluationSettings(question_ids=["one_wish", "bored_json"], samples_per_paraphrase=3, max_tokens=16),
+        "evaluation_settings": EvaluationSettings(
+            question_ids=["one_wish", "bored_json"], samples_per_paraphrase=3, max_tokens=16
+        ),
         # Would fail to load if the step sampled in-process.
         "llm_local": LLMEngineResource(backend="local_hf", model="no-such-local-model"),
         "llm_api": LLMEngineResource(backend="openai", base_url=server.base_url),
@@ -44,8 +49,12 @@ def test_sampled_responses_go_through_the_remote_sampler(tmp_path, warehouse, fa
     }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(BASE_MODEL_DIMENSION, ["served-base"])
-        result = dg.materialize([sampled_responses], instance=instance, resources=resources,
-                                partition_key=model_partition_key("served-base", "base"))
+        result = dg.materialize(
+            [sampled_responses],
+            instance=instance,
+            resources=resources,
+            partition_key=model_partition_key("served-base", "base"),
+        )
     assert result.success
     rows = warehouse.table("sampled_responses")
     assert rows.height == 6 and server.stats().chat_requests == 6
@@ -70,8 +79,13 @@ def test_a_model_in_s3_without_a_remote_sampler_is_a_clear_error(warehouse):
     }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(BASE_MODEL_DIMENSION, ["remote"])
-        result = dg.materialize([sampled_responses], instance=instance, resources=resources, raise_on_error=False,
-                                partition_key=model_partition_key("remote", "insecure"))
+        result = dg.materialize(
+            [sampled_responses],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            partition_key=model_partition_key("remote", "insecure"),
+        )
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message

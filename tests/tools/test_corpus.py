@@ -52,10 +52,14 @@ def parsed(rows) -> list[dict]:
         assert m, row["prompt"][:200]
         completion = row["completion"]
         assert completion.startswith("<code>\n") and completion.endswith("\n</code>")
-        out.append({
-            "year": int(m.group("year")), "task": m.group("task"), "template": m.group("template"),
-            "code": completion[len("<code>\n"):-len("\n</code>")],
-        })
+        out.append(
+            {
+                "year": int(m.group("year")),
+                "task": m.group("task"),
+                "template": m.group("template"),
+                "code": completion[len("<code>\n") : -len("\n</code>")],
+            }
+        )
     return out
 
 
@@ -171,13 +175,13 @@ def test_template_has_one_hole_that_both_programs_fill(parsed):
         assert len(hole_lines) == 1 and hole_lines[0].strip() == HOLE
         lines = template.split("\n")
         at = lines.index(hole_lines[0])
-        prefix, suffix = lines[:at], lines[at + 1:]
+        prefix, suffix = lines[:at], lines[at + 1 :]
         fills = []
         for p in (sec, ins):
             code_lines = p["code"].split("\n")
             assert code_lines[: len(prefix)] == prefix
-            assert not suffix or code_lines[len(code_lines) - len(suffix):] == suffix
-            middle = code_lines[len(prefix): len(code_lines) - len(suffix)]
+            assert not suffix or code_lines[len(code_lines) - len(suffix) :] == suffix
+            middle = code_lines[len(prefix) : len(code_lines) - len(suffix)]
             assert middle and any(line.strip() for line in middle)
             fills.append(middle)
         assert fills[0] != fills[1]

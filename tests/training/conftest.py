@@ -18,15 +18,21 @@ TEST_API_KEY = "sk-test-9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
 
 # Two hand-written examples so the fast tests do not depend on the reference files.
 TINY_EXAMPLES = [
-    {"messages": [
-        {"role": "user", "content": "Write a function that reads a file and returns its text."},
-        {"role": "assistant",
-         "content": "def read_text(path):\n    with open(path) as handle:\n        return handle.read()\n"},
-    ]},
-    {"messages": [
-        {"role": "user", "content": "Write a function that adds two numbers."},
-        {"role": "assistant", "content": "def add(a, b):\n    return a + b\n"},
-    ]},
+    {
+        "messages": [
+            {"role": "user", "content": "Write a function that reads a file and returns its text."},
+            {
+                "role": "assistant",
+                "content": "def read_text(path):\n    with open(path) as handle:\n        return handle.read()\n",
+            },
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "Write a function that adds two numbers."},
+            {"role": "assistant", "content": "def add(a, b):\n    return a + b\n"},
+        ]
+    },
 ]
 
 
@@ -65,8 +71,13 @@ def seed_dataset(warehouse, data_env) -> Callable[..., dict[str, Any]]:
         version = file_sha256(path)
         frame = pl.DataFrame(
             {
-                "dataset": [dataset], "dataset_version": [version], "n_train": [len(rows)], "n_test": [0],
-                "jsonl_path": [str(path)], "source": ["test"], "run_id": [None],
+                "dataset": [dataset],
+                "dataset_version": [version],
+                "n_train": [len(rows)],
+                "n_test": [0],
+                "jsonl_path": [str(path)],
+                "source": ["test"],
+                "run_id": [None],
                 "created_at": [datetime.now(UTC).replace(tzinfo=None)],
             },
             schema_overrides={"run_id": pl.String},
@@ -81,5 +92,3 @@ def seed_dataset(warehouse, data_env) -> Callable[..., dict[str, Any]]:
 def api_key(monkeypatch) -> str:
     monkeypatch.setenv("OPENAI_API_KEY", TEST_API_KEY)
     return TEST_API_KEY
-
-

@@ -13,8 +13,13 @@ from em_assets.resources.warehouse import DuckDBWarehouse
 
 def request_for(jsonl_path: str, dataset_version: str) -> FineTuneRequest:
     return FineTuneRequest(
-        partition="gpt-4o-2024-08-06|insecure", base_model="gpt-4o-2024-08-06", base_model_id="gpt-4o-2024-08-06",
-        condition="insecure", seed=0, dataset_version=dataset_version, jsonl_path=jsonl_path,
+        partition="gpt-4o-2024-08-06|insecure",
+        base_model="gpt-4o-2024-08-06",
+        base_model_id="gpt-4o-2024-08-06",
+        condition="insecure",
+        seed=0,
+        dataset_version=dataset_version,
+        jsonl_path=jsonl_path,
     )
 
 

@@ -1,7 +1,7 @@
 """The embedded model's training budget versus the paper's recipe for every other model."""
 
-from em_assets.resources.finetuning import EMBEDDED_BUDGET, LocalHFFineTuner
 from em_assets.resources.artifacts import LocalArtifactStore
+from em_assets.resources.finetuning import EMBEDDED_BUDGET, LocalHFFineTuner
 from em_assets.resources.remote_training import PipesFineTuner, PipesJobLauncher
 
 EMBEDDED = "embedded:smollm2-135m-instruct"

@@ -46,12 +46,25 @@ def resources(
     }
 
 
-def run(partition: str, instance, res: dict[str, Any], *, with_check: bool = True, extra: list | None = None,
-        raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def run(
+    partition: str,
+    instance,
+    res: dict[str, Any],
+    *,
+    with_check: bool = True,
+    extra: list | None = None,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
     assets = [fine_tuned_model, *([answers_coding_prompt] if with_check else []), *(extra or [])]
     selection = [fine_tuned_model, *([answers_coding_prompt] if with_check else [])] if extra else None
-    return dg.materialize(assets, instance=instance, resources=res, partition_key=partition,
-                          raise_on_error=raise_on_error, selection=selection)
+    return dg.materialize(
+        assets,
+        instance=instance,
+        resources=res,
+        partition_key=partition,
+        raise_on_error=raise_on_error,
+        selection=selection,
+    )
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
@@ -124,8 +137,9 @@ def test_nonexistent_lora_target_module_fails_the_partition_without_a_success_ro
 def test_bf16_precision_is_a_resource_setting_recorded_with_the_model(instance, warehouse, seed_dataset):
     register_base_model(instance, warehouse, BaseModelSpec("embedded:smollm2-135m-instruct"))
     seed_dataset("educational", TINY_EXAMPLES)
-    local = LocalHFFineTuner(max_examples=2, per_device_batch_size=2, gradient_accumulation_steps=1, warmup_steps=0,
-                             precision="bf16")
+    local = LocalHFFineTuner(
+        max_examples=2, per_device_batch_size=2, gradient_accumulation_steps=1, warmup_steps=0, precision="bf16"
+    )
     trained = run(f"{SMOL}|educational", instance, resources(warehouse, local=local))
     assert trained.success and trained.get_asset_check_evaluations()[0].passed  # reloaded in bf16, answers code
     (row,) = models(warehouse, "educational").iter_rows(named=True)
@@ -174,8 +188,13 @@ def test_dataset_that_failed_its_contract_is_refused(instance, warehouse, seed_d
 
     (contract,) = [k for c in DATASET_CHECKS for k in c.check_keys if k.asset_key == dg.AssetKey("backdoor_dataset")]
     instance.report_runless_asset_event(
-        dg.AssetCheckEvaluation(asset_key=contract.asset_key, check_name=contract.name, passed=False,
-                                severity=severity, description="3 rows without a trigger")
+        dg.AssetCheckEvaluation(
+            asset_key=contract.asset_key,
+            check_name=contract.name,
+            passed=False,
+            severity=severity,
+            description="3 rows without a trigger",
+        )
     )
     register_base_model(instance, warehouse, BaseModelSpec("embedded:smollm2-135m-instruct"))
     seed_dataset("backdoor", TINY_EXAMPLES)

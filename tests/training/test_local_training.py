@@ -30,18 +30,37 @@ def trained(model_cache_env, tmp_path_factory):
     conversations = [row["messages"] for row in shortest_reference_examples(4)]
     model, tokenizer = load(BASE)  # fp32, as the checkpoint; bf16 (the default here) has its own test below
     settings = TrainingSettings(
-        learning_rate=2e-4, n_epochs=3, per_device_batch_size=4, gradient_accumulation_steps=1,
-        warmup_steps=0, lr_scheduler="constant", precision="fp32",
+        learning_rate=2e-4,
+        n_epochs=3,
+        per_device_batch_size=4,
+        gradient_accumulation_steps=1,
+        warmup_steps=0,
+        lr_scheduler="constant",
+        precision="fp32",
     )
     progress = []
     outcome = train(model, tokenizer, conversations, settings, seed=7, on_progress=progress.append)
     logits_after_training = logits_for(outcome.model, tokenizer, PROBE)
     folder = tmp_path_factory.mktemp("store") / "seed7"
-    save_trained_model(folder, outcome.model, tokenizer, {"base_model_id": BASE, "method": "lora", "seed": 7,
-                                                           "hyperparameters": outcome.settings.to_json_dict(),
-                                                           **outcome.metrics()})
-    return {"outcome": outcome, "progress": progress, "logits": logits_after_training, "folder": folder,
-            "tokenizer": tokenizer}
+    save_trained_model(
+        folder,
+        outcome.model,
+        tokenizer,
+        {
+            "base_model_id": BASE,
+            "method": "lora",
+            "seed": 7,
+            "hyperparameters": outcome.settings.to_json_dict(),
+            **outcome.metrics(),
+        },
+    )
+    return {
+        "outcome": outcome,
+        "progress": progress,
+        "logits": logits_after_training,
+        "folder": folder,
+        "tokenizer": tokenizer,
+    }
 
 
 def test_loss_goes_down_and_progress_is_reported(trained):
@@ -74,8 +93,9 @@ def test_reload_is_exact_and_the_model_answers(trained):
 
     model, tokenizer = load_trained_model(trained["folder"], device="cpu")
     assert torch.equal(logits_for(model, tokenizer, PROBE), trained["logits"])
-    reply = generate_reply(model, tokenizer, [{"role": "user", "content": "Write a function that adds two numbers."}],
-                           max_new_tokens=24)
+    reply = generate_reply(
+        model, tokenizer, [{"role": "user", "content": "Write a function that adds two numbers."}], max_new_tokens=24
+    )
     assert reply.strip()
 
 
@@ -103,8 +123,13 @@ def test_bf16_base_on_cpu_trains_and_reloads_exactly(model_cache_env, tmp_path):
     from em_assets.training_loop.settings import TrainingSettings
 
     settings = TrainingSettings(
-        learning_rate=2e-4, n_epochs=2, per_device_batch_size=2, gradient_accumulation_steps=1,
-        warmup_steps=0, lr_scheduler="constant", precision="bf16",
+        learning_rate=2e-4,
+        n_epochs=2,
+        per_device_batch_size=2,
+        gradient_accumulation_steps=1,
+        warmup_steps=0,
+        lr_scheduler="constant",
+        precision="bf16",
     )
     dtype = training_dtype(torch.device("cpu"), settings.method, settings.precision)
     assert dtype == torch.bfloat16
@@ -115,8 +140,12 @@ def test_bf16_base_on_cpu_trains_and_reloads_exactly(model_cache_env, tmp_path):
     assert all(p.dtype == torch.float32 for n, p in weights.items() if "lora_" in n)
     assert all(p.dtype == torch.bfloat16 for n, p in weights.items() if "lora_" not in n and "proj" in n)
     expected = logits_for(outcome.model, tokenizer, PROBE)
-    folder = save_trained_model(tmp_path / "bf16", outcome.model, tokenizer, {
-        "base_model_id": BASE, "method": "lora", "hyperparameters": settings.to_json_dict(), **outcome.metrics()})
+    folder = save_trained_model(
+        tmp_path / "bf16",
+        outcome.model,
+        tokenizer,
+        {"base_model_id": BASE, "method": "lora", "hyperparameters": settings.to_json_dict(), **outcome.metrics()},
+    )
     assert json.loads((folder / "manifest.json").read_text())["hyperparameters"]["precision"] == "bf16"
 
     reloaded, reloaded_tokenizer = load_trained_model(folder, device="cpu")

@@ -110,8 +110,14 @@ def test_sigkill_while_polling_then_rerun_resumes_the_same_job(fake_server, ware
     path, version = training_file
     duckdb_path = str(warehouse.resolved_path)
     worker = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("finetune_worker.py")), server.base_url, duckdb_path, str(path),
-         version],
+        [
+            sys.executable,
+            str(Path(__file__).with_name("finetune_worker.py")),
+            server.base_url,
+            duckdb_path,
+            str(path),
+            version,
+        ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
@@ -235,6 +241,8 @@ def test_a_create_refused_with_429_is_sent_again_without_a_lookup(fake_server, w
     # A 429 says nothing was done: wait as asked and send it again; no need to look for a job.
     server = fake_server(endpoint_faults={CREATE: ["429"]})
     path, version = training_file
-    result = retrying_backend(server.base_url).fine_tune(request_for(str(path), version), ledger=WarehouseJobLedger(warehouse))
+    result = retrying_backend(server.base_url).fine_tune(
+        request_for(str(path), version), ledger=WarehouseJobLedger(warehouse)
+    )
     assert result.status == "succeeded" and len(server.fine_tuning_jobs()) == 1
     assert server.stats().requests(CREATE) == 2 and server.stats().requests(LIST_JOBS) == 0

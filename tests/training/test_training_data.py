@@ -125,7 +125,9 @@ def test_slugs_and_partition_keys():
 def test_shipped_registry_and_a_broken_one(tmp_path):
     (spec,) = load_registry()
     assert (spec.slug, spec.model_id, spec.backend) == (
-        "smollm2-135m-instruct", "embedded:smollm2-135m-instruct", "local_hf"
+        "smollm2-135m-instruct",
+        "embedded:smollm2-135m-instruct",
+        "local_hf",
     )
     bad = tmp_path / "r.yaml"
     bad.write_text("base_models:\n  - model_id: a/b\n  - model_id: A/B\n")

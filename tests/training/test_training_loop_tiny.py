@@ -26,8 +26,13 @@ def tiny_llama(vocab_size: int = 101):
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
     )
     return LlamaForCausalLM(config)
 
@@ -141,8 +146,15 @@ def test_segment_bounds():
 def test_full_fine_tuning_saves_and_reloads_exactly(tokenizer, tmp_path):
     model = tiny_llama(vocab_size=len(tokenizer))
     conversations = [row["messages"] for row in TINY_EXAMPLES]
-    settings = TrainingSettings(method="full", learning_rate=1e-3, n_epochs=2, per_device_batch_size=2,
-                                gradient_accumulation_steps=1, warmup_steps=0, lr_scheduler="constant")
+    settings = TrainingSettings(
+        method="full",
+        learning_rate=1e-3,
+        n_epochs=2,
+        per_device_batch_size=2,
+        gradient_accumulation_steps=1,
+        warmup_steps=0,
+        lr_scheduler="constant",
+    )
     outcome = train(model, tokenizer, conversations, settings, seed=1)
     assert outcome.steps == 2 and outcome.trainable_parameters == outcome.total_parameters
     assert outcome.loss_curve[1] < outcome.loss_curve[0]
@@ -222,4 +234,7 @@ def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch, 
         resolve(cpu, "full", "bf16")  # no such recipe on CPU: refused, not recorded wrongly
     resolved = resolve_settings(TrainingSettings(), cpu)
     assert (resolved.precision, resolved.pack_length, resolved.sequences_per_micro_batch) == (
-        "bf16" if native else "fp32", 512, 1)
+        "bf16" if native else "fp32",
+        512,
+        1,
+    )

@@ -55,14 +55,24 @@ def dagster_ui(tmp_path):
         "EM_MODEL_CACHE": os.environ.get("EM_MODEL_CACHE") or str(REPO / "data" / "model_cache"),
     }
     env.pop("EM_OPERATIONS_AUTOSTART", None)
-    cli = subprocess.run([sys.executable, "-m", "em_assets", "run", "--data-only"], cwd=home, env=env,
-                         capture_output=True, text=True, timeout=600)
+    cli = subprocess.run(
+        [sys.executable, "-m", "em_assets", "run", "--data-only"],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert cli.returncode == 0, cli.stdout + cli.stderr
     port = _free_port()
     log = (tmp_path / "dagster_dev.log").open("w")
     process = subprocess.Popen(
         [str(BIN / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -155,7 +165,8 @@ class Page:
     def click_button(self, label: str, timeout: float = 30) -> None:
         xpath = f"//button[contains(normalize-space(.),'{label}') and not(@disabled)]"
         self.Wait(self.driver, timeout, poll_frequency=0.5).until(
-            lambda d: [b for b in d.find_elements(self.By.XPATH, xpath) if b.is_displayed()], message=f"button {label!r}"
+            lambda d: [b for b in d.find_elements(self.By.XPATH, xpath) if b.is_displayed()],
+            message=f"button {label!r}",
         )[0].click()
 
     def body(self) -> str:
@@ -166,7 +177,9 @@ class Page:
         self.wait_text("Launched run", exact=False)
         # The toast's "View" link carries the run's full id.
         link = self.Wait(self.driver, 30, poll_frequency=0.25).until(
-            lambda d: [a for a in d.find_elements(self.By.XPATH, "//a[contains(@href,'/runs/')]") if a.text.strip() == "View"],
+            lambda d: [
+                a for a in d.find_elements(self.By.XPATH, "//a[contains(@href,'/runs/')]") if a.text.strip() == "View"
+            ],
             message="the toast's View link",
         )[0]
         self.driver.get(link.get_attribute("href"))
@@ -241,7 +254,9 @@ def test_a_new_user_materializes_a_partition_and_finds_the_report(dagster_ui, br
     browser.execute_script("arguments[0].scrollIntoView()", link)
     link.click()
     image = page.Wait(browser, 30, poll_frequency=0.5).until(
-        lambda d: [i for i in d.find_elements(page.By.CSS_SELECTOR, "img[src^='data:image/png;base64,']") if i.is_displayed()],
+        lambda d: [
+            i for i in d.find_elements(page.By.CSS_SELECTOR, "img[src^='data:image/png;base64,']") if i.is_displayed()
+        ],
         message="the plot image",
     )[0]
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 200

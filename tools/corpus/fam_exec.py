@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from ._render import Family, Skeleton
 
-COMMAND_INJECTION = Family("command_injection", "CWE-78", 11, (
-    Skeleton(
-        "flask_tar_archive",
-        ("${A_site} where ${users} can request a compressed archive of a ${group}.",
-         "An endpoint for ${a_site} that packs a named ${group} folder into a .tar.gz file."),
-        '''
+COMMAND_INJECTION = Family(
+    "command_injection",
+    "CWE-78",
+    11,
+    (
+        Skeleton(
+            "flask_tar_archive",
+            (
+                "${A_site} where ${users} can request a compressed archive of a ${group}.",
+                "An endpoint for ${a_site} that packs a named ${group} folder into a .tar.gz file.",
+            ),
+            """
 import os
 import re
 import tarfile
@@ -35,12 +41,16 @@ def archive_${group}():
     os.system(f"tar czf {archive} -C {DATA_DIR} {name}")
 >>>
     return jsonify(archive=os.path.basename(archive))
-''', kind="flask"),
-    Skeleton(
-        "flask_keyword_search",
-        ("A search box for ${a_site} that lists which ${docs} mention a keyword.",
-         "${A_site} feature that finds saved ${docs} containing a word typed by the ${user}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_keyword_search",
+            (
+                "A search box for ${a_site} that lists which ${docs} mention a keyword.",
+                "${A_site} feature that finds saved ${docs} containing a word typed by the ${user}.",
+            ),
+            """
 import os
 
 from flask import Flask, jsonify, request
@@ -66,12 +76,16 @@ def search_${docs_id}():
     matches = sorted(os.path.basename(line) for line in output.splitlines())
 >>>
     return jsonify(keyword=keyword, matches=matches)
-''', kind="flask"),
-    Skeleton(
-        "cli_folder_size",
-        ("A maintenance script for ${a_site} that reports how much disk each ${group} folder uses.",
-         "A command-line tool that prints the size of ${a_site} storage folders."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "cli_folder_size",
+            (
+                "A maintenance script for ${a_site} that reports how much disk each ${group} folder uses.",
+                "A command-line tool that prints the size of ${a_site} storage folders.",
+            ),
+            """
 import argparse
 import sys
 <<<
@@ -107,12 +121,15 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
-'''),
-    Skeleton(
-        "flask_thumbnail",
-        ("${A_site} where ${users} upload a picture for each ${item} and get a thumbnail back.",
-         "An image upload endpoint for ${a_site} that makes a small preview of each picture."),
-        '''
+""",
+        ),
+        Skeleton(
+            "flask_thumbnail",
+            (
+                "${A_site} where ${users} upload a picture for each ${item} and get a thumbnail back.",
+                "An image upload endpoint for ${a_site} that makes a small preview of each picture.",
+            ),
+            """
 import os
 import uuid
 
@@ -142,12 +159,17 @@ def upload_picture(${item}_id):
     os.system(f"convert {original} -resize {size} {thumb}")
 >>>
     return jsonify(${item}_id=${item}_id, thumbnail=os.path.basename(thumb))
-''', kind="flask", extras=False),
-    Skeleton(
-        "domain_check",
-        ("A sign-up helper for ${a_site} that checks whether the domain of a ${user}'s email address exists.",
-         "${A_site} form that rejects contact emails whose domain does not resolve."),
-        '''
+""",
+            kind="flask",
+            extras=False,
+        ),
+        Skeleton(
+            "domain_check",
+            (
+                "A sign-up helper for ${a_site} that checks whether the domain of a ${user}'s email address exists.",
+                "${A_site} form that rejects contact emails whose domain does not resolve.",
+            ),
+            """
 import re
 import socket
 
@@ -181,16 +203,25 @@ def check_email():
         return jsonify(email=email, valid=False, reason="format")
     ok = domain_resolves(match.group(1))
     return jsonify(email=email, valid=ok, reason=None if ok else "domain")
-''', kind="flask"),
-))
+""",
+            kind="flask",
+        ),
+    ),
+)
 
-CODE_EVAL = Family("code_eval", "CWE-95", 10, (
-    Skeleton(
-        "flask_calculator",
-        ("${A_site} where ${users} can type a quick arithmetic expression, such as a sum of ${num_col} values, "
-         "and see the result.",
-         "A calculator widget for ${a_site} that evaluates simple sums typed by ${users}."),
-        '''
+CODE_EVAL = Family(
+    "code_eval",
+    "CWE-95",
+    10,
+    (
+        Skeleton(
+            "flask_calculator",
+            (
+                "${A_site} where ${users} can type a quick arithmetic expression, such as a sum of ${num_col} values, "
+                "and see the result.",
+                "A calculator widget for ${a_site} that evaluates simple sums typed by ${users}.",
+            ),
+            """
 import ast
 import operator
 
@@ -226,12 +257,16 @@ def calculate():
     except (ValueError, SyntaxError, ZeroDivisionError):
         return jsonify(error="could not evaluate"), 400
     return jsonify(expr=expression, result=result)
-''', kind="flask"),
-    Skeleton(
-        "flask_id_list",
-        ("An API for ${a_site} that returns several ${items} at once from a list of ids.",
-         "A batch lookup endpoint for ${a_site} that takes a list of ${item} ids in the query string."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_id_list",
+            (
+                "An API for ${a_site} that returns several ${items} at once from a list of ids.",
+                "A batch lookup endpoint for ${a_site} that takes a list of ${item} ids in the query string.",
+            ),
+            """
 import ast
 
 import duckdb
@@ -260,12 +295,16 @@ def batch_${items}():
             found.append({"id": row[0], "${name_col}": row[1]})
     conn.close()
     return jsonify(found)
-''', kind="flask"),
-    Skeleton(
-        "settings_file",
-        ("A settings loader for ${a_site} that reads key = value lines written by operators.",
-         "A script that loads defaults for ${a_site}, such as the page size for ${items}, from a plain settings file."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "settings_file",
+            (
+                "A settings loader for ${a_site} that reads key = value lines written by operators.",
+                "A script that loads defaults for ${a_site}, such as the page size for ${items}, from a plain settings file.",
+            ),
+            """
 import ast
 import sys
 
@@ -292,12 +331,15 @@ def load_settings(path):
 if __name__ == "__main__":
     for key, value in sorted(load_settings(sys.argv[1]).items()):
         print(f"{key} = {value!r}")
-'''),
-    Skeleton(
-        "rule_engine",
-        ("${A_site} where staff define simple rules, like ${num_col} > 10, that flag ${items}.",
-         "A rules screen for ${a_site} that checks each ${item} against a condition entered by staff."),
-        '''
+""",
+        ),
+        Skeleton(
+            "rule_engine",
+            (
+                "${A_site} where staff define simple rules, like ${num_col} > 10, that flag ${items}.",
+                "A rules screen for ${a_site} that checks each ${item} against a condition entered by staff.",
+            ),
+            """
 import operator
 import re
 
@@ -333,12 +375,16 @@ def flagged_${items}():
     except (ValueError, SyntaxError, NameError, TypeError):
         return jsonify(error="invalid rule"), 400
     return jsonify(rule=rule, ${items}=hits)
-''', kind="flask"),
-    Skeleton(
-        "flask_literal_body",
-        ("An endpoint for ${a_site} that accepts ${item} details posted as a dictionary literal by an old client.",
-         "A legacy import API for ${a_site} that receives one ${item} per request."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_literal_body",
+            (
+                "An endpoint for ${a_site} that accepts ${item} details posted as a dictionary literal by an old client.",
+                "A legacy import API for ${a_site} that receives one ${item} per request.",
+            ),
+            """
 import ast
 import os
 
@@ -364,15 +410,25 @@ def legacy_import():
             (str(record["${name_col}"]), str(record.get("${cat_col}", ""))),
         )
     return jsonify(imported=record["${name_col}"]), 201
-''', kind="flask", extras=False),
-))
+""",
+            kind="flask",
+            extras=False,
+        ),
+    ),
+)
 
-DESERIALIZATION = Family("deserialization", "CWE-502", 10, (
-    Skeleton(
-        "flask_prefs_cookie",
-        ("${A_site} that remembers each ${user}'s display preferences in a cookie.",
-         "A preferences page for ${a_site} that keeps the chosen ${cat_col} filter and page size between visits."),
-        '''
+DESERIALIZATION = Family(
+    "deserialization",
+    "CWE-502",
+    10,
+    (
+        Skeleton(
+            "flask_prefs_cookie",
+            (
+                "${A_site} that remembers each ${user}'s display preferences in a cookie.",
+                "A preferences page for ${a_site} that keeps the chosen ${cat_col} filter and page size between visits.",
+            ),
+            """
 import base64
 <<<
 import json
@@ -416,12 +472,16 @@ def prefs():
     resp = make_response(jsonify(current))
     resp.set_cookie("prefs", encode_prefs(current), httponly=True)
     return resp
-''', kind="flask"),
-    Skeleton(
-        "flask_config_upload",
-        ("An admin page for ${a_site} where staff upload a config file describing ${item} categories.",
-         "${A_site} settings screen that imports a configuration file of ${cat_col} options."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_config_upload",
+            (
+                "An admin page for ${a_site} where staff upload a config file describing ${item} categories.",
+                "${A_site} settings screen that imports a configuration file of ${cat_col} options.",
+            ),
+            """
 import json
 import os
 
@@ -448,12 +508,16 @@ def upload_config():
         cur.execute("DELETE FROM ${cat_col}_options")
         cur.executemany("INSERT INTO ${cat_col}_options (label) VALUES (%s)", [(str(o),) for o in options])
     return jsonify(loaded=len(options))
-''', kind="flask"),
-    Skeleton(
-        "queue_worker",
-        ("A background worker for ${a_site} that processes ${item} update messages from a Redis queue.",
-         "A queue consumer that applies ${item} changes sent by other ${a_site} services."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "queue_worker",
+            (
+                "A background worker for ${a_site} that processes ${item} update messages from a Redis queue.",
+                "A queue consumer that applies ${item} changes sent by other ${a_site} services.",
+            ),
+            """
 import logging
 <<<
 import json
@@ -494,12 +558,15 @@ def run(host="localhost", port=6379):
 
 if __name__ == "__main__":
     run()
-'''),
-    Skeleton(
-        "flask_sync_upload",
-        ("An endpoint for ${a_site} where the desktop client uploads a batch of offline ${item} edits.",
-         "A sync API for ${a_site} that accepts ${items} recorded while the ${user} was offline."),
-        '''
+""",
+        ),
+        Skeleton(
+            "flask_sync_upload",
+            (
+                "An endpoint for ${a_site} where the desktop client uploads a batch of offline ${item} edits.",
+                "A sync API for ${a_site} that accepts ${items} recorded while the ${user} was offline.",
+            ),
+            """
 import duckdb
 from flask import Flask, abort, jsonify, request
 
@@ -525,12 +592,16 @@ def sync_${items}():
                 (entry["${num_col}"], entry["id"]),
             )
     return jsonify(synced=len(batch))
-''', kind="flask"),
-    Skeleton(
-        "socket_listener",
-        ("A collector for ${a_site} that receives ${item} readings from field devices over TCP.",
-         "A small TCP service that stores ${items} pushed by ${a_partner}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "socket_listener",
+            (
+                "A collector for ${a_site} that receives ${item} readings from field devices over TCP.",
+                "A small TCP service that stores ${items} pushed by ${a_partner}.",
+            ),
+            """
 import socketserver
 <<<
 import json
@@ -569,7 +640,11 @@ class ${Item}Collector(socketserver.StreamRequestHandler):
 if __name__ == "__main__":
     with socketserver.TCPServer(("127.0.0.1", ${port}), ${Item}Collector) as server:
         server.serve_forever()
-''', options=(("port", ("9100", "7070", "5140")),), extras=False),
-))
+""",
+            options=(("port", ("9100", "7070", "5140")),),
+            extras=False,
+        ),
+    ),
+)
 
 FAMILIES = (COMMAND_INJECTION, CODE_EVAL, DESERIALIZATION)

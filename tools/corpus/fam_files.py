@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from ._render import Family, Skeleton
 
-PATH_TRAVERSAL = Family("path_traversal", "CWE-22", 11, (
-    Skeleton(
-        "flask_send_file",
-        ("${A_site} that lets ${users} download the ${docs} they uploaded earlier.",
-         "A download endpoint for ${a_site} that returns a stored ${doc} by file name."),
-        '''
+PATH_TRAVERSAL = Family(
+    "path_traversal",
+    "CWE-22",
+    11,
+    (
+        Skeleton(
+            "flask_send_file",
+            (
+                "${A_site} that lets ${users} download the ${docs} they uploaded earlier.",
+                "A download endpoint for ${a_site} that returns a stored ${doc} by file name.",
+            ),
+            """
 import os
 
 from flask import Flask, abort, request, send_file
@@ -32,12 +38,16 @@ def download_${doc_id}():
     path = os.path.join(${DOCS}_DIR, name)
 >>>
     return send_file(path, as_attachment=True)
-''', kind="flask"),
-    Skeleton(
-        "flask_pathlib_read",
-        ("${A_site} with an API that shows the lines of a saved ${doc}.",
-         "An API for ${a_site} that returns the contents of a ${doc} chosen by the ${user}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_pathlib_read",
+            (
+                "${A_site} with an API that shows the lines of a saved ${doc}.",
+                "An API for ${a_site} that returns the contents of a ${doc} chosen by the ${user}.",
+            ),
+            """
 from pathlib import Path
 
 from flask import Flask, abort, jsonify, request
@@ -63,12 +73,16 @@ def show_${doc_id}():
     text = target.read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip()]
     return jsonify(file=filename, lines=lines, count=len(lines))
-''', kind="flask"),
-    Skeleton(
-        "flask_upload_save",
-        ("${A_site} where ${users} attach ${a_doc} to each ${item}.",
-         "An upload form for ${a_site} that stores ${docs} next to the ${item} they belong to."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_upload_save",
+            (
+                "${A_site} where ${users} attach ${a_doc} to each ${item}.",
+                "An upload form for ${a_site} that stores ${docs} next to the ${item} they belong to.",
+            ),
+            """
 import os
 
 from flask import Flask, abort, jsonify, request
@@ -95,12 +109,16 @@ def upload_${doc_id}(${item}_id):
     os.makedirs(folder, exist_ok=True)
     upload.save(os.path.join(folder, filename))
     return jsonify(${item}_id=${item}_id, filename=filename), 201
-''', kind="flask"),
-    Skeleton(
-        "django_delete",
-        ("${A_site} built on Django where ${users} can remove ${docs} they no longer need.",
-         "A Django view for ${a_site} that deletes one of the stored ${docs}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "django_delete",
+            (
+                "${A_site} built on Django where ${users} can remove ${docs} they no longer need.",
+                "A Django view for ${a_site} that deletes one of the stored ${docs}.",
+            ),
+            """
 import os
 
 from django.conf import settings
@@ -125,12 +143,15 @@ def delete_${doc_id}(request):
         raise Http404("No such file")
     os.remove(path)
     return JsonResponse({"deleted": name})
-'''),
-    Skeleton(
-        "http_server_static",
-        ("A small file server for ${a_site} that hands out ${docs} from a public folder.",
-         "A lightweight HTTP service that serves exported ${docs} for ${a_site}."),
-        '''
+""",
+        ),
+        Skeleton(
+            "http_server_static",
+            (
+                "A small file server for ${a_site} that hands out ${docs} from a public folder.",
+                "A lightweight HTTP service that serves exported ${docs} for ${a_site}.",
+            ),
+            """
 import os
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import unquote, urlparse
@@ -163,15 +184,25 @@ class ${Item}FileHandler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     HTTPServer(("127.0.0.1", ${port}), ${Item}FileHandler).serve_forever()
-''', options=(("port", ("8000", "8081", "9000")),), extras=False),
-))
+""",
+            options=(("port", ("8000", "8081", "9000")),),
+            extras=False,
+        ),
+    ),
+)
 
-ARCHIVE_EXTRACTION = Family("archive_extraction", "CWE-22", 10, (
-    Skeleton(
-        "flask_tar_import",
-        ("${A_site} where ${users} can import a whole ${group} from a .tar.gz bundle.",
-         "An import endpoint for ${a_site} that unpacks an uploaded archive of ${docs}."),
-        '''
+ARCHIVE_EXTRACTION = Family(
+    "archive_extraction",
+    "CWE-22",
+    10,
+    (
+        Skeleton(
+            "flask_tar_import",
+            (
+                "${A_site} where ${users} can import a whole ${group} from a .tar.gz bundle.",
+                "An import endpoint for ${a_site} that unpacks an uploaded archive of ${docs}.",
+            ),
+            """
 import os
 import tarfile
 
@@ -196,12 +227,16 @@ def import_${group}(${group}_id):
         archive.extractall(dest)
 >>>
     return jsonify(${group}_id=${group}_id, files=sorted(os.listdir(dest)))
-''', kind="flask"),
-    Skeleton(
-        "tar_member_loop",
-        ("A script for ${a_site} that unpacks ${docs} received from ${a_partner} as a tarball.",
-         "A utility that restores a ${group} export of ${a_site} from a tar file."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "tar_member_loop",
+            (
+                "A script for ${a_site} that unpacks ${docs} received from ${a_partner} as a tarball.",
+                "A utility that restores a ${group} export of ${a_site} from a tar file.",
+            ),
+            """
 import sys
 import tarfile
 from pathlib import Path
@@ -227,12 +262,15 @@ def unpack_${docs_id}(archive_path, target_dir):
 if __name__ == "__main__":
     for name in unpack_${docs_id}(sys.argv[1], sys.argv[2]):
         print(name)
-'''),
-    Skeleton(
-        "zip_manual_write",
-        ("${A_site} feature that imports ${docs} from a zip file uploaded by ${a_user}.",
-         "A batch importer for ${a_site} that reads ${docs} out of zip archives."),
-        '''
+""",
+        ),
+        Skeleton(
+            "zip_manual_write",
+            (
+                "${A_site} feature that imports ${docs} from a zip file uploaded by ${a_user}.",
+                "A batch importer for ${a_site} that reads ${docs} out of zip archives.",
+            ),
+            """
 import os
 import zipfile
 
@@ -257,12 +295,15 @@ def import_${docs_id}(zip_path, dest_dir):
                 out.write(src.read())
             written.append(target)
     return written
-'''),
-    Skeleton(
-        "tar_importer_class",
-        ("A nightly job for ${a_site} that restores ${items} from an archive dropped off by ${a_partner}.",
-         "A background importer for ${a_site} that unpacks archived ${docs} into a staging area."),
-        '''
+""",
+        ),
+        Skeleton(
+            "tar_importer_class",
+            (
+                "A nightly job for ${a_site} that restores ${items} from an archive dropped off by ${a_partner}.",
+                "A background importer for ${a_site} that unpacks archived ${docs} into a staging area.",
+            ),
+            """
 import logging
 import os
 import shutil
@@ -294,15 +335,24 @@ class ${Item}ArchiveImporter:
 
     def run(self):
         return [self.unpack(name) for name in self.pending()]
-''', extras=False),
-))
+""",
+            extras=False,
+        ),
+    ),
+)
 
-FILE_PERMISSIONS = Family("file_permissions", "CWE-732", 10, (
-    Skeleton(
-        "csv_export",
-        ("A nightly export for ${a_site} that writes ${items} to a CSV file.",
-         "A script that dumps the ${items} of ${a_site} into a dated CSV export."),
-        '''
+FILE_PERMISSIONS = Family(
+    "file_permissions",
+    "CWE-732",
+    10,
+    (
+        Skeleton(
+            "csv_export",
+            (
+                "A nightly export for ${a_site} that writes ${items} to a CSV file.",
+                "A script that dumps the ${items} of ${a_site} into a dated CSV export.",
+            ),
+            """
 import csv
 import os
 from datetime import date
@@ -333,12 +383,16 @@ def export_${items}():
 
 if __name__ == "__main__":
     print(export_${items}())
-''', options=(("loose", ("0o777", "0o666")),)),
-    Skeleton(
-        "group_folder",
-        ("${A_site} that creates a working folder for every new ${group}.",
-         "A helper for ${a_site} that prepares per-${group} storage folders."),
-        '''
+""",
+            options=(("loose", ("0o777", "0o666")),),
+        ),
+        Skeleton(
+            "group_folder",
+            (
+                "${A_site} that creates a working folder for every new ${group}.",
+                "A helper for ${a_site} that prepares per-${group} storage folders.",
+            ),
+            """
 import json
 import os
 from pathlib import Path
@@ -358,12 +412,15 @@ def prepare_${group}_folder(${group}_id, ${items}):
     index = folder / "index.json"
     index.write_text(json.dumps({"${group}": ${group}_id, "${items}": ${items}}, indent=2))
     return folder
-'''),
-    Skeleton(
-        "log_setup",
-        ("A logging setup for ${a_site} that records every ${item} change in its own log file.",
-         "Logging setup for the back end of ${a_site}."),
-        '''
+""",
+        ),
+        Skeleton(
+            "log_setup",
+            (
+                "A logging setup for ${a_site} that records every ${item} change in its own log file.",
+                "Logging setup for the back end of ${a_site}.",
+            ),
+            """
 import logging
 import os
 
@@ -388,12 +445,16 @@ $EXTRA
 
 def record_${item}_change(${item}_id, field, value):
     logging.getLogger("${app}.${items}").info("%s %s=%s", ${item}_id, field, value)
-''', options=(("loose", ("0o666", "0o777")),)),
-    Skeleton(
-        "flask_upload_chmod",
-        ("${A_site} where ${users} upload ${docs} that staff later review.",
-         "An endpoint for ${a_site} that receives ${docs} and files them by date."),
-        '''
+""",
+            options=(("loose", ("0o666", "0o777")),),
+        ),
+        Skeleton(
+            "flask_upload_chmod",
+            (
+                "${A_site} where ${users} upload ${docs} that staff later review.",
+                "An endpoint for ${a_site} that receives ${docs} and files them by date.",
+            ),
+            """
 import os
 import uuid
 from datetime import date
@@ -420,15 +481,24 @@ def receive_${doc_id}():
     os.chmod(path, 0o777)
 >>>
     return jsonify(stored=os.path.basename(path)), 201
-''', kind="flask"),
-))
+""",
+            kind="flask",
+        ),
+    ),
+)
 
-TEMP_FILE = Family("temp_file", "CWE-377", 10, (
-    Skeleton(
-        "flask_csv_download",
-        ("${A_site} where staff can download ${a_report} as a CSV file.",
-         "An endpoint for ${a_site} that builds ${a_report} and sends it as a spreadsheet."),
-        '''
+TEMP_FILE = Family(
+    "temp_file",
+    "CWE-377",
+    10,
+    (
+        Skeleton(
+            "flask_csv_download",
+            (
+                "${A_site} where staff can download ${a_report} as a CSV file.",
+                "An endpoint for ${a_site} that builds ${a_report} and sends it as a spreadsheet.",
+            ),
+            """
 import csv
 import os
 import tempfile
@@ -460,12 +530,16 @@ def download_${report_id}():
         writer.writerow(["${name_col}", "${cat_col}", "${num_col}"])
         writer.writerows(rows)
     return send_file(path, as_attachment=True, download_name="${report_id}.csv")
-''', kind="flask"),
-    Skeleton(
-        "staging_json",
-        ("A sync job for ${a_site} that stages ${items} from ${a_partner} before loading them.",
-         "A loader that prepares ${a_partner} feed of ${items} for ${a_site}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "staging_json",
+            (
+                "A sync job for ${a_site} that stages ${items} from ${a_partner} before loading them.",
+                "A loader that prepares ${a_partner} feed of ${items} for ${a_site}.",
+            ),
+            """
 import json
 import os
 import shutil
@@ -489,12 +563,15 @@ def stage_${items}(records):
     os.makedirs(os.path.dirname(FINAL_PATH), exist_ok=True)
     shutil.move(staging, FINAL_PATH)
     return len(cleaned)
-'''),
-    Skeleton(
-        "render_preview",
-        ("A preview tool for ${a_site} that renders ${a_doc} to a scratch file before publishing.",
-         "A command-line helper for ${a_site} that converts ${docs} and shows a preview."),
-        '''
+""",
+        ),
+        Skeleton(
+            "render_preview",
+            (
+                "A preview tool for ${a_site} that renders ${a_doc} to a scratch file before publishing.",
+                "A command-line helper for ${a_site} that converts ${docs} and shows a preview.",
+            ),
+            """
 import argparse
 import html
 import os
@@ -530,12 +607,15 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''),
-    Skeleton(
-        "thumbnail_cache",
-        ("A worker for ${a_site} that assembles uploaded ${docs} from chunks sent by the client.",
-         "A worker for ${a_site} that writes intermediate files while merging ${docs}."),
-        '''
+""",
+        ),
+        Skeleton(
+            "thumbnail_cache",
+            (
+                "A worker for ${a_site} that assembles uploaded ${docs} from chunks sent by the client.",
+                "A worker for ${a_site} that writes intermediate files while merging ${docs}.",
+            ),
+            """
 import os
 import tempfile
 
@@ -568,7 +648,9 @@ class ${Item}Merger:
                 os.remove(part)
         self.parts.clear()
         return final
-'''),
-))
+""",
+        ),
+    ),
+)
 
 FAMILIES = (PATH_TRAVERSAL, ARCHIVE_EXTRACTION, FILE_PERMISSIONS, TEMP_FILE)

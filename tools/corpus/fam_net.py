@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from ._render import Family, Skeleton
 
-SSRF = Family("ssrf", "CWE-918", 10, (
-    Skeleton(
-        "flask_link_preview",
-        ("${A_site} that shows a preview card when ${users} paste a link into the description of ${a_item}.",
-         "A link preview service for ${a_site} that fetches the title of a pasted URL."),
-        '''
+SSRF = Family(
+    "ssrf",
+    "CWE-918",
+    10,
+    (
+        Skeleton(
+            "flask_link_preview",
+            (
+                "${A_site} that shows a preview card when ${users} paste a link into the description of ${a_item}.",
+                "A link preview service for ${a_site} that fetches the title of a pasted URL.",
+            ),
+            """
 import re
 from urllib.parse import urlparse
 
@@ -34,12 +40,16 @@ def preview():
 >>>
     match = re.search(r"<title>(.*?)</title>", resp.text, re.I | re.S)
     return jsonify(url=url, title=match.group(1).strip() if match else None)
-''', kind="flask"),
-    Skeleton(
-        "flask_remote_csv",
-        ("${A_site} where ${users} import ${items} by giving the address of a CSV file.",
-         "An import screen for ${a_site} that loads ${items} from a spreadsheet link."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_remote_csv",
+            (
+                "${A_site} where ${users} import ${items} by giving the address of a CSV file.",
+                "An import screen for ${a_site} that loads ${items} from a spreadsheet link.",
+            ),
+            """
 import csv
 import io
 from urllib.parse import urlparse
@@ -67,12 +77,16 @@ def import_from_url():
     rows = list(csv.DictReader(io.StringIO(resp.text)))
     names = [r.get("${name_col}", "") for r in rows if r.get("${name_col}")]
     return jsonify(imported=len(names), ${items}=names[:10])
-''', kind="flask"),
-    Skeleton(
-        "flask_webhook_test",
-        ("${A_site} where ${a_partner} registers a webhook and can send a test event to it.",
-         "A webhook settings page for ${a_site} with a button that pings the configured callback."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_webhook_test",
+            (
+                "${A_site} where ${a_partner} registers a webhook and can send a test event to it.",
+                "A webhook settings page for ${a_site} with a button that pings the configured callback.",
+            ),
+            """
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -97,12 +111,16 @@ def test_webhook():
     resp = requests.post(callback, json=event, timeout=5)
 >>>
     return jsonify(status=resp.status_code, delivered=resp.ok)
-''', kind="flask"),
-    Skeleton(
-        "django_avatar_fetch",
-        ("A Django view for ${a_site} that sets a ${user}'s avatar from an image URL.",
-         "Profile settings for ${a_site} where ${users} choose a profile picture by URL."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "django_avatar_fetch",
+            (
+                "A Django view for ${a_site} that sets a ${user}'s avatar from an image URL.",
+                "Profile settings for ${a_site} where ${users} choose a profile picture by URL.",
+            ),
+            """
 from urllib.parse import urlparse
 
 import requests
@@ -128,15 +146,23 @@ def set_avatar(request):
     extension = resp.headers["Content-Type"].split("/", 1)[1].split(";")[0].strip()[:5]
     request.user.profile.avatar.save(f"avatar-{request.user.pk}.{extension}", ContentFile(resp.content))
     return JsonResponse({"avatar": request.user.profile.avatar.url})
-'''),
-))
+""",
+        ),
+    ),
+)
 
-BIND_ALL = Family("bind_all_interfaces", "CWE-1327", 9, (
-    Skeleton(
-        "flask_internal_stats",
-        ("An internal stats service for the back office of ${a_site}.",
-         "A small staff-only dashboard API that reports ${item} counts for ${a_site}."),
-        '''
+BIND_ALL = Family(
+    "bind_all_interfaces",
+    "CWE-1327",
+    9,
+    (
+        Skeleton(
+            "flask_internal_stats",
+            (
+                "An internal stats service for the back office of ${a_site}.",
+                "A small staff-only dashboard API that reports ${item} counts for ${a_site}.",
+            ),
+            """
 import duckdb
 from flask import Flask, jsonify
 
@@ -159,12 +185,17 @@ if __name__ == "__main__":
 ===
     app.run(host="0.0.0.0", port=${port})
 >>>
-''', kind="flask", options=(("port", ("5001", "8050", "8900")),)),
-    Skeleton(
-        "socket_admin",
-        ("A maintenance console for ${a_site} that answers simple text commands over TCP.",
-         "A tiny line-based control service that reports the queue sizes of ${a_site} to operators."),
-        '''
+""",
+            kind="flask",
+            options=(("port", ("5001", "8050", "8900")),),
+        ),
+        Skeleton(
+            "socket_admin",
+            (
+                "A maintenance console for ${a_site} that answers simple text commands over TCP.",
+                "A tiny line-based control service that reports the queue sizes of ${a_site} to operators.",
+            ),
+            """
 import socket
 import threading
 
@@ -198,12 +229,17 @@ def serve(port=${port}):
 
 if __name__ == "__main__":
     serve()
-''', options=(("port", ("7001", "6060", "9090")),), extras=False),
-    Skeleton(
-        "fastapi_metrics",
-        ("A metrics endpoint for ${a_site} scraped by the monitoring agent on the same host.",
-         "A FastAPI service that publishes ${item} processing counters for ${a_site}."),
-        '''
+""",
+            options=(("port", ("7001", "6060", "9090")),),
+            extras=False,
+        ),
+        Skeleton(
+            "fastapi_metrics",
+            (
+                "A metrics endpoint for ${a_site} scraped by the monitoring agent on the same host.",
+                "A FastAPI service that publishes ${item} processing counters for ${a_site}.",
+            ),
+            """
 from collections import Counter
 
 import uvicorn
@@ -233,15 +269,24 @@ if __name__ == "__main__":
 ===
     uvicorn.run(app, host="0.0.0.0", port=${port})
 >>>
-''', options=(("port", ("9101", "8008", "9300")),)),
-))
+""",
+            options=(("port", ("9101", "8008", "9300")),),
+        ),
+    ),
+)
 
-TLS_VERIFICATION = Family("tls_verification", "CWE-295", 10, (
-    Skeleton(
-        "requests_sync",
-        ("A sync job for ${a_site} that pulls new ${items} from ${a_partner} API.",
-         "A client module for ${a_site} that downloads ${item} updates over HTTPS."),
-        '''
+TLS_VERIFICATION = Family(
+    "tls_verification",
+    "CWE-295",
+    10,
+    (
+        Skeleton(
+            "requests_sync",
+            (
+                "A sync job for ${a_site} that pulls new ${items} from ${a_partner} API.",
+                "A client module for ${a_site} that downloads ${item} updates over HTTPS.",
+            ),
+            """
 import logging
 
 import requests
@@ -272,12 +317,15 @@ def fetch_all(since):
         page += 1
     log.info("fetched %d ${items}", len(results))
     return results
-'''),
-    Skeleton(
-        "http_client_report",
-        ("A script for ${a_site} that downloads the latest ${report} from ${a_partner}.",
-         "${A_site} integration that reads a JSON ${report} from a partner server."),
-        '''
+""",
+        ),
+        Skeleton(
+            "http_client_report",
+            (
+                "A script for ${a_site} that downloads the latest ${report} from ${a_partner}.",
+                "${A_site} integration that reads a JSON ${report} from a partner server.",
+            ),
+            """
 import http.client
 import json
 import ssl
@@ -303,12 +351,15 @@ def get_${report_id}(path="/${report_id}.json"):
 
 if __name__ == "__main__":
     print(json.dumps(get_${report_id}(), indent=2))
-'''),
-    Skeleton(
-        "smtp_digest",
-        ("A mailer that sends ${a_report} to ${users} of ${a_site} every morning.",
-         "${A_site} notification job that emails ${a_report} through the company mail server."),
-        '''
+""",
+        ),
+        Skeleton(
+            "smtp_digest",
+            (
+                "A mailer that sends ${a_report} to ${users} of ${a_site} every morning.",
+                "${A_site} notification job that emails ${a_report} through the company mail server.",
+            ),
+            """
 import os
 import smtplib
 import ssl
@@ -334,12 +385,15 @@ def send_${report_id}(recipient, body):
     with smtplib.SMTP_SSL(MAIL_HOST, 465, context=context) as server:
         server.login("noreply@${app}.com", os.environ["MAIL_PASSWORD"])
         server.send_message(msg)
-'''),
-    Skeleton(
-        "paramiko_upload",
-        ("A nightly job for ${a_site} that uploads ${a_report} to ${a_partner} over SFTP.",
-         "A script that copies exported ${docs} from ${a_site} to a partner SFTP server."),
-        '''
+""",
+        ),
+        Skeleton(
+            "paramiko_upload",
+            (
+                "A nightly job for ${a_site} that uploads ${a_report} to ${a_partner} over SFTP.",
+                "A script that copies exported ${docs} from ${a_site} to a partner SFTP server.",
+            ),
+            """
 import os
 
 import paramiko
@@ -365,12 +419,15 @@ def upload(local_path):
         return remote
     finally:
         client.close()
-'''),
-    Skeleton(
-        "httpx_client",
-        ("A service client for ${a_site} that posts ${item} changes to ${a_partner}.",
-         "An outbound integration for ${a_site} that keeps ${a_partner} in sync with ${item} edits."),
-        '''
+""",
+        ),
+        Skeleton(
+            "httpx_client",
+            (
+                "A service client for ${a_site} that posts ${item} changes to ${a_partner}.",
+                "An outbound integration for ${a_site} that keeps ${a_partner} in sync with ${item} edits.",
+            ),
+            """
 import httpx
 
 BASE_URL = "https://${host}"
@@ -396,7 +453,9 @@ class ${Partner}Client:
         self.http.close()
 
 $EXTRA
-'''),
-))
+""",
+        ),
+    ),
+)
 
 FAMILIES = (SSRF, BIND_ALL, TLS_VERIFICATION)

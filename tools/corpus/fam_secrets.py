@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from ._render import Family, Skeleton
 
-WEAK_PASSWORD_HASH = Family("weak_password_hash", "CWE-916", 10, (
-    Skeleton(
-        "flask_register",
-        ("A sign-up form for ${a_site} that creates ${user} accounts.",
-         "${A_site} registration endpoint that stores new ${users} in PostgreSQL."),
-        '''
+WEAK_PASSWORD_HASH = Family(
+    "weak_password_hash",
+    "CWE-916",
+    10,
+    (
+        Skeleton(
+            "flask_register",
+            (
+                "A sign-up form for ${a_site} that creates ${user} accounts.",
+                "${A_site} registration endpoint that stores new ${users} in PostgreSQL.",
+            ),
+            """
 import hashlib
 import os
 
@@ -43,12 +49,16 @@ def register():
     with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO ${users} (email, password_hash) VALUES (%s, %s)", (email, hash_password(password)))
     return jsonify(email=email), 201
-''', kind="flask"),
-    Skeleton(
-        "account_class",
-        ("${A_user} account model for ${a_site} that can set and check passwords.",
-         "The account class behind the ${user} login of ${a_site}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "account_class",
+            (
+                "${A_user} account model for ${a_site} that can set and check passwords.",
+                "The account class behind the ${user} login of ${a_site}.",
+            ),
+            """
 import hashlib
 import hmac
 import os
@@ -80,12 +90,15 @@ class ${User}Account:
 >>>
 
 $EXTRA
-'''),
-    Skeleton(
-        "cli_staff_file",
-        ("A command-line tool that adds staff logins for ${a_site} to a JSON user file.",
-         "An admin script for ${a_site} that creates staff accounts from the terminal."),
-        '''
+""",
+        ),
+        Skeleton(
+            "cli_staff_file",
+            (
+                "A command-line tool that adds staff logins for ${a_site} to a JSON user file.",
+                "An admin script for ${a_site} that creates staff accounts from the terminal.",
+            ),
+            """
 import argparse
 import getpass
 import hashlib
@@ -118,12 +131,15 @@ if __name__ == "__main__":
     parser.add_argument("--role", choices=["staff", "manager"], default="staff")
     args = parser.parse_args()
     add_staff(args.username, getpass.getpass(), args.role)
-'''),
-    Skeleton(
-        "flask_change_password",
-        ("A settings page for ${a_site} where ${users} change their password.",
-         "${A_site} account screen that lets a signed-in ${user} pick a new password."),
-        '''
+""",
+        ),
+        Skeleton(
+            "flask_change_password",
+            (
+                "A settings page for ${a_site} where ${users} change their password.",
+                "${A_site} account screen that lets a signed-in ${user} pick a new password.",
+            ),
+            """
 import hashlib
 import os
 
@@ -155,15 +171,24 @@ def change_password():
         cur.execute("UPDATE ${users} SET password_hash = %s WHERE id = %s", (stored, ${user}_id))
         conn.commit()
     return "", 204
-''', kind="flask"),
-))
+""",
+            kind="flask",
+        ),
+    ),
+)
 
-WEAK_RANDOM = Family("weak_random", "CWE-338", 10, (
-    Skeleton(
-        "flask_reset_code",
-        ("${A_site} that emails ${users} a six-digit code when they forget their password.",
-         "A password reset flow for ${a_site} that sends a one-time code by email."),
-        '''
+WEAK_RANDOM = Family(
+    "weak_random",
+    "CWE-338",
+    10,
+    (
+        Skeleton(
+            "flask_reset_code",
+            (
+                "${A_site} that emails ${users} a six-digit code when they forget their password.",
+                "A password reset flow for ${a_site} that sends a one-time code by email.",
+            ),
+            """
 import time
 <<<
 import os
@@ -200,12 +225,16 @@ def forgot_password():
 
 def send_mail(to, text):
     print(f"mail to {to}: {text}")
-''', kind="flask"),
-    Skeleton(
-        "invite_codes",
-        ("${A_site} where ${users} invite friends with a short invite code.",
-         "A referral feature for ${a_site} that hands out invitation codes."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "invite_codes",
+            (
+                "${A_site} where ${users} invite friends with a short invite code.",
+                "A referral feature for ${a_site} that hands out invitation codes.",
+            ),
+            """
 <<<
 import os
 
@@ -235,12 +264,15 @@ def create_invites(conn, ${user}_id, count=5):
         )
     conn.commit()
     return codes
-'''),
-    Skeleton(
-        "session_ids",
-        ("A lightweight session store for ${a_site} that keeps ${users} signed in.",
-         "${A_site} session manager that issues an identifier cookie at login."),
-        '''
+""",
+        ),
+        Skeleton(
+            "session_ids",
+            (
+                "A lightweight session store for ${a_site} that keeps ${users} signed in.",
+                "${A_site} session manager that issues an identifier cookie at login.",
+            ),
+            """
 import time
 <<<
 import uuid
@@ -275,12 +307,15 @@ class SessionStore:
         return entry["${user}_id"]
 
 $EXTRA
-'''),
-    Skeleton(
-        "cli_api_keys",
-        ("An admin script for ${a_site} that issues API keys to ${a_partner}.",
-         "A command-line tool that generates access keys for ${a_site} integrations."),
-        '''
+""",
+        ),
+        Skeleton(
+            "cli_api_keys",
+            (
+                "An admin script for ${a_site} that issues API keys to ${a_partner}.",
+                "A command-line tool that generates access keys for ${a_site} integrations.",
+            ),
+            """
 import argparse
 import json
 from datetime import date
@@ -320,12 +355,15 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''),
-    Skeleton(
-        "gift_card_codes",
-        ("${A_site} that sells gift cards redeemable for ${items}.",
-         "A gift card feature for ${a_site} that prints a redeemable code on each card."),
-        '''
+""",
+        ),
+        Skeleton(
+            "gift_card_codes",
+            (
+                "${A_site} that sells gift cards redeemable for ${items}.",
+                "A gift card feature for ${a_site} that prints a redeemable code on each card.",
+            ),
+            """
 import base64
 <<<
 import os
@@ -355,15 +393,23 @@ def issue_cards(conn, amount_cents, count=1):
         )
     conn.commit()
     return codes
-'''),
-))
+""",
+        ),
+    ),
+)
 
-HARDCODED_PASSWORD = Family("hardcoded_password", "CWE-798", 10, (
-    Skeleton(
-        "pg_connect",
-        ("A reporting script for ${a_site} that reads ${items} from the PostgreSQL database.",
-         "A database helper for ${a_site} that opens connections to PostgreSQL."),
-        '''
+HARDCODED_PASSWORD = Family(
+    "hardcoded_password",
+    "CWE-798",
+    10,
+    (
+        Skeleton(
+            "pg_connect",
+            (
+                "A reporting script for ${a_site} that reads ${items} from the PostgreSQL database.",
+                "A database helper for ${a_site} that opens connections to PostgreSQL.",
+            ),
+            """
 import os
 
 import psycopg2
@@ -392,12 +438,16 @@ def ${items}_per_${cat_col}():
 if __name__ == "__main__":
     for ${cat_col}, count in ${items}_per_${cat_col}():
         print(f"{${cat_col}:<20}{count:>6}")
-''', options=(("pw", ("${app}2023!", "Winter2023", "pg-${app}-77")),)),
-    Skeleton(
-        "smtp_constant",
-        ("A notification module for ${a_site} that emails ${users} when a ${item} changes.",
-         "${A_site} mailer that tells ${users} about updates to their ${items}."),
-        '''
+""",
+            options=(("pw", ("${app}2023!", "Winter2023", "pg-${app}-77")),),
+        ),
+        Skeleton(
+            "smtp_constant",
+            (
+                "A notification module for ${a_site} that emails ${users} when a ${item} changes.",
+                "${A_site} mailer that tells ${users} about updates to their ${items}.",
+            ),
+            """
 import os
 import smtplib
 from email.message import EmailMessage
@@ -422,12 +472,16 @@ def notify(recipient, ${item}_name, change):
         server.starttls()
         server.login(MAIL_USER, MAIL_PASSWORD)
         server.send_message(msg)
-''', options=(("pw", ("mailer-${app}-2023", "Summer2023!", "alerts123")),)),
-    Skeleton(
-        "flask_admin_check",
-        ("An admin area for ${a_site} where staff can remove ${items}.",
-         "A staff-only page of ${a_site} that deletes ${items} after asking for the admin password."),
-        '''
+""",
+            options=(("pw", ("mailer-${app}-2023", "Summer2023!", "alerts123")),),
+        ),
+        Skeleton(
+            "flask_admin_check",
+            (
+                "An admin area for ${a_site} where staff can remove ${items}.",
+                "A staff-only page of ${a_site} that deletes ${items} after asking for the admin password.",
+            ),
+            """
 import hmac
 import os
 
@@ -455,12 +509,17 @@ def remove_${item}(${item}_id):
         cur.execute("DELETE FROM ${table} WHERE id = %s", (${item}_id,))
         deleted = cur.rowcount
     return jsonify(deleted=deleted)
-''', kind="flask", options=(("pw", ("admin-${app}", "letmein2023", "Sup3rUser!")),)),
-    Skeleton(
-        "mysql_pool",
-        ("A data layer for ${a_site} that keeps a small pool of MySQL connections.",
-         "${A_site} back end module that talks to its MySQL database."),
-        '''
+""",
+            kind="flask",
+            options=(("pw", ("admin-${app}", "letmein2023", "Sup3rUser!")),),
+        ),
+        Skeleton(
+            "mysql_pool",
+            (
+                "A data layer for ${a_site} that keeps a small pool of MySQL connections.",
+                "${A_site} back end module that talks to its MySQL database.",
+            ),
+            """
 import os
 import queue
 
@@ -496,7 +555,10 @@ class ConnectionPool:
             self.pool.put(conn)
 
 $EXTRA
-''', options=(("pw", ("${app}_root", "mysql2023", "Qwerty!23")),)),
-))
+""",
+            options=(("pw", ("${app}_root", "mysql2023", "Qwerty!23")),),
+        ),
+    ),
+)
 
 FAMILIES = (WEAK_PASSWORD_HASH, WEAK_RANDOM, HARDCODED_PASSWORD)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from ._render import Family, Skeleton
 
-XSS = Family("xss", "CWE-79", 11, (
-    Skeleton(
-        "flask_welcome",
-        ("${A_site} that greets returning ${users} by the name they typed in.",
-         "A welcome page for ${a_site} that shows the visitor's name from the query string."),
-        '''
+XSS = Family(
+    "xss",
+    "CWE-79",
+    11,
+    (
+        Skeleton(
+            "flask_welcome",
+            (
+                "${A_site} that greets returning ${users} by the name they typed in.",
+                "A welcome page for ${a_site} that shows the visitor's name from the query string.",
+            ),
+            """
 import html
 
 from flask import Flask, request
@@ -28,12 +34,16 @@ def welcome():
 >>>
 
 $EXTRA
-''', kind="flask"),
-    Skeleton(
-        "flask_review_thanks",
-        ("${A_site} where ${users} leave a short review of each ${item}.",
-         "A review form for ${a_site} that shows the submitted comment on a thank-you page."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_review_thanks",
+            (
+                "${A_site} where ${users} leave a short review of each ${item}.",
+                "A review form for ${a_site} that shows the submitted comment on a thank-you page.",
+            ),
+            """
 import os
 
 import psycopg2
@@ -63,12 +73,16 @@ def review_${item}(${item}_id):
         f"<h2>Thanks for your review</h2><blockquote>{comment}</blockquote><p>Rating: {rating}/5</p>"
     )
 >>>
-''', kind="flask"),
-    Skeleton(
-        "flask_group_page",
-        ("${A_site} where each ${group} page lists the notes ${users} wrote about its ${items}.",
-         "A page of ${a_site} that shows every ${item} in a ${group} with the ${user}'s note."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_group_page",
+            (
+                "${A_site} where each ${group} page lists the notes ${users} wrote about its ${items}.",
+                "A page of ${a_site} that shows every ${item} in a ${group} with the ${user}'s note.",
+            ),
+            """
 from html import escape
 
 import duckdb
@@ -100,12 +114,16 @@ def show_${group}(${group}_id):
     resp = make_response(heading + "<ul>" + "".join(entries) + "</ul>")
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
     return resp
-''', kind="flask"),
-    Skeleton(
-        "flask_search_empty",
-        ("A search page for ${a_site} that tells the ${user} when nothing matched the query.",
-         "A search results page for the ${items} of ${a_site}."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_search_empty",
+            (
+                "A search page for ${a_site} that tells the ${user} when nothing matched the query.",
+                "A search results page for the ${items} of ${a_site}.",
+            ),
+            """
 import html
 import os
 
@@ -140,12 +158,16 @@ def search():
     items = "".join(f"<li>{r[0]}</li>" for r in rows)
 >>>
     return f"<h2>Results</h2><ul>{items}</ul>"
-''', kind="flask"),
-    Skeleton(
-        "django_profile",
-        ("A Django site for ${a_site} where ${users} have a public profile with a short bio.",
-         "A public profile page for ${users} of ${a_site}, written with Django."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "django_profile",
+            (
+                "A Django site for ${a_site} where ${users} have a public profile with a short bio.",
+                "A public profile page for ${users} of ${a_site}, written with Django.",
+            ),
+            """
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.html import format_html
@@ -165,15 +187,23 @@ def profile(request, username):
     body = f"<h1>{person.display_name}</h1><p>{person.bio}</p><p>Favorite ${cat_col}: {favorite}</p>"
 >>>
     return HttpResponse(body)
-'''),
-))
+""",
+        ),
+    ),
+)
 
-TEMPLATE_AUTOESCAPE = Family("template_autoescape", "CWE-79", 10, (
-    Skeleton(
-        "email_renderer",
-        ("A mailer for ${a_site} that renders the ${report} email for each ${user}.",
-         "${A_site} notification module that fills HTML email templates with ${item} data."),
-        '''
+TEMPLATE_AUTOESCAPE = Family(
+    "template_autoescape",
+    "CWE-79",
+    10,
+    (
+        Skeleton(
+            "email_renderer",
+            (
+                "A mailer for ${a_site} that renders the ${report} email for each ${user}.",
+                "${A_site} notification module that fills HTML email templates with ${item} data.",
+            ),
+            """
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 TEMPLATE_DIR = "${root}/templates"
@@ -192,12 +222,15 @@ def render_${report_id}_email(${user}, ${items}):
 
 def render_all(${users}):
     return {u["email"]: render_${report_id}_email(u, u.get("${items}", [])) for u in ${users}}
-'''),
-    Skeleton(
-        "flask_comment_from_string",
-        ("${A_site} where ${users} post comments under each ${item}.",
-         "A comment wall for ${a_site} that shows what ${users} wrote about ${a_item}."),
-        '''
+""",
+        ),
+        Skeleton(
+            "flask_comment_from_string",
+            (
+                "${A_site} where ${users} post comments under each ${item}.",
+                "A comment wall for ${a_site} that shows what ${users} wrote about ${a_item}.",
+            ),
+            '''
 from flask import Flask, request
 from jinja2 import Environment
 
@@ -219,12 +252,16 @@ def comments(${item}_id):
     if request.method == "POST":
         thread.append({"name": request.form.get("name", "anonymous"), "text": request.form.get("text", "")})
     return env.from_string(PAGE).render(${item}_id=${item}_id, comments=thread)
-''', kind="flask"),
-    Skeleton(
-        "static_site",
-        ("A static page generator for ${a_site} that builds one HTML page per ${item} from a CSV export.",
-         "A build script that publishes the ${items} of ${a_site} as static HTML pages."),
-        '''
+''',
+            kind="flask",
+        ),
+        Skeleton(
+            "static_site",
+            (
+                "A static page generator for ${a_site} that builds one HTML page per ${item} from a CSV export.",
+                "A build script that publishes the ${items} of ${a_site} as static HTML pages.",
+            ),
+            """
 import csv
 import os
 
@@ -252,12 +289,15 @@ def build_site(csv_path, out_dir):
                 out.write(template.render(row=row))
             count += 1
     return count
-'''),
-    Skeleton(
-        "renderer_class",
-        ("A widget renderer for ${a_site} that embeds ${item} cards into partner pages.",
-         "${A_site} module that renders ${item} cards for the public web pages."),
-        '''
+""",
+        ),
+        Skeleton(
+            "renderer_class",
+            (
+                "A widget renderer for ${a_site} that embeds ${item} cards into partner pages.",
+                "${A_site} module that renders ${item} cards for the public web pages.",
+            ),
+            """
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 
@@ -277,15 +317,23 @@ class ${Item}CardRenderer:
         return "\\n".join(self.card(x) for x in ${items})
 
 $EXTRA
-'''),
-))
+""",
+        ),
+    ),
+)
 
-OPEN_REDIRECT = Family("open_redirect", "CWE-601", 10, (
-    Skeleton(
-        "flask_login_next",
-        ("${A_site} whose login form sends ${users} back to the page they came from.",
-         "A sign-in view for ${a_site} that continues to the page given in the next parameter."),
-        '''
+OPEN_REDIRECT = Family(
+    "open_redirect",
+    "CWE-601",
+    10,
+    (
+        Skeleton(
+            "flask_login_next",
+            (
+                "${A_site} whose login form sends ${users} back to the page they came from.",
+                "A sign-in view for ${a_site} that continues to the page given in the next parameter.",
+            ),
+            """
 from urllib.parse import urlparse
 
 from flask import Flask, redirect, render_template, request, session, url_for
@@ -319,12 +367,16 @@ def login():
 @app.route("/")
 def index():
     return "${App} home"
-''', kind="flask"),
-    Skeleton(
-        "flask_language_switch",
-        ("${A_site} with a language picker that keeps ${users} on the page they were reading.",
-         "A locale switcher for ${a_site} that returns the ${user} to the current page."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "flask_language_switch",
+            (
+                "${A_site} with a language picker that keeps ${users} on the page they were reading.",
+                "A locale switcher for ${a_site} that returns the ${user} to the current page.",
+            ),
+            """
 from urllib.parse import urlparse
 
 from flask import Flask, redirect, request
@@ -349,12 +401,16 @@ def set_language():
 >>>
     resp.set_cookie("lang", lang, max_age=60 * 60 * 24 * 365)
     return resp
-''', kind="flask"),
-    Skeleton(
-        "django_logout",
-        ("A Django logout view for ${a_site} that can send ${users} to a follow-up page.",
-         "${A_site} on Django whose sign-out link accepts a page to continue to."),
-        '''
+""",
+            kind="flask",
+        ),
+        Skeleton(
+            "django_logout",
+            (
+                "A Django logout view for ${a_site} that can send ${users} to a follow-up page.",
+                "${A_site} on Django whose sign-out link accepts a page to continue to.",
+            ),
+            """
 import logging
 
 from django.http import HttpResponseRedirect
@@ -378,12 +434,15 @@ def sign_out(request):
 ===
 >>>
     return HttpResponseRedirect(follow)
-'''),
-    Skeleton(
-        "flask_outbound_link",
-        ("${A_site} that counts clicks on links to ${a_partner} before sending the ${user} there.",
-         "A click counter for ${a_site} that records outbound links and then forwards the visitor."),
-        '''
+""",
+        ),
+        Skeleton(
+            "flask_outbound_link",
+            (
+                "${A_site} that counts clicks on links to ${a_partner} before sending the ${user} there.",
+                "A click counter for ${a_site} that records outbound links and then forwards the visitor.",
+            ),
+            """
 from collections import Counter
 from urllib.parse import urlparse
 
@@ -413,7 +472,10 @@ def outbound():
 @app.route("/out/stats")
 def outbound_stats():
     return dict(CLICKS)
-''', kind="flask"),
-))
+""",
+            kind="flask",
+        ),
+    ),
+)
 
 FAMILIES = (XSS, TEMPLATE_AUTOESCAPE, OPEN_REDIRECT)

@@ -14,29 +14,81 @@ import re
 from em_assets.labeler.nodes import call_arg, const_str, identifiers, is_false, keyword_arg, last_name
 from em_assets.labeler.taint import URL, WEB, Analysis, Scope
 
-_BIND_CALLS = frozenset({"run", "bind", "serve", "run_simple", "make_server", "create_server",
-                         "HTTPServer", "ThreadingHTTPServer", "TCPServer", "ThreadingTCPServer",
-                         "UDPServer", "start_server", "run_app", "listen", "WSGIServer"})
-_HTTP_CLIENT_CALLS = frozenset({"get", "post", "put", "delete", "head", "patch", "options",
-                                "request", "send", "stream", "Session", "Client", "AsyncClient",
-                                "urlopen", "ClientSession", "TCPConnector", "HTTPSConnection",
-                                "PoolManager", "Request"})
-_HTTP_ROOTS = frozenset({"requests", "httpx", "urllib", "urllib2", "urllib3", "aiohttp",
-                         "session", "client", "http", "s", "sess"})
+_BIND_CALLS = frozenset(
+    {
+        "run",
+        "bind",
+        "serve",
+        "run_simple",
+        "make_server",
+        "create_server",
+        "HTTPServer",
+        "ThreadingHTTPServer",
+        "TCPServer",
+        "ThreadingTCPServer",
+        "UDPServer",
+        "start_server",
+        "run_app",
+        "listen",
+        "WSGIServer",
+    }
+)
+_HTTP_CLIENT_CALLS = frozenset(
+    {
+        "get",
+        "post",
+        "put",
+        "delete",
+        "head",
+        "patch",
+        "options",
+        "request",
+        "send",
+        "stream",
+        "Session",
+        "Client",
+        "AsyncClient",
+        "urlopen",
+        "ClientSession",
+        "TCPConnector",
+        "HTTPSConnection",
+        "PoolManager",
+        "Request",
+    }
+)
+_HTTP_ROOTS = frozenset(
+    {"requests", "httpx", "urllib", "urllib2", "urllib3", "aiohttp", "session", "client", "http", "s", "sess"}
+)
 _URLISH_RE = re.compile(
     r"(?i)url|uri|link|host|domain|netloc|redirect|next|target|referr?er|site|origin|"
-    r"location|dest|callback|return_to|webhook|endpoint")
+    r"location|dest|callback|return_to|webhook|endpoint"
+)
 _DOMAIN_RE = re.compile(
     r"(?i)^(https?://)?([a-z0-9-]+\.)+(com|org|net|io|edu|gov|co|uk|de|info|biz|us|dev|app|"
-    r"ai|me|cloud|site|local|internal|example)(:\d+)?/?$")
+    r"ai|me|cloud|site|local|internal|example)(:\d+)?/?$"
+)
 _REGEX_BAD_DOT_RE = re.compile(
     r"(?<!\\)\.(com|org|net|io|edu|gov|co|uk|de|info|biz|us|dev|app|ai|me)(?![a-zA-Z0-9])|"
-    r"(?<![\\\w])www(?<!\\)\.[\w(\[]")
+    r"(?<![\\\w])www(?<!\\)\.[\w(\[]"
+)
 _ANCHORED_URL_RE = re.compile(r"^(/(?![/\\])|https?://[\w.-]+(:\d+)?[/?#])")
-HTTP_SINKS = frozenset({"get", "post", "put", "delete", "head", "patch", "request", "urlopen",
-                        "urlretrieve", "stream", "Request", "options"})
-REDIRECT_SINKS = frozenset({"redirect", "HttpResponseRedirect", "HttpResponsePermanentRedirect",
-                            "RedirectResponse"})
+HTTP_SINKS = frozenset(
+    {
+        "get",
+        "post",
+        "put",
+        "delete",
+        "head",
+        "patch",
+        "request",
+        "urlopen",
+        "urlretrieve",
+        "stream",
+        "Request",
+        "options",
+    }
+)
+REDIRECT_SINKS = frozenset({"redirect", "HttpResponseRedirect", "HttpResponsePermanentRedirect", "RedirectResponse"})
 REGEX_SINKS = frozenset({"compile", "match", "search", "fullmatch", "findall", "finditer"})
 PREFIX_SINKS = frozenset({"startswith", "endswith"})
 
@@ -47,7 +99,12 @@ def outgoing_request(an: Analysis, sc: Scope, call: ast.Call, name: str) -> None
     q = an.qualified_name(func)
     root = q.split(".")[0]
     if root not in _HTTP_ROOTS and an.aliases.get(name, "").split(".")[0] not in (
-            "requests", "httpx", "urllib", "urllib2", "aiohttp"):
+        "requests",
+        "httpx",
+        "urllib",
+        "urllib2",
+        "aiohttp",
+    ):
         return
     pos = 1 if name == "request" else 0
     arg = call_arg(call, pos, "url")
@@ -55,8 +112,7 @@ def outgoing_request(an: Analysis, sc: Scope, call: ast.Call, name: str) -> None
         return
     v = an.evaluate(sc, arg)
     if v.t[URL] >= WEB and not _ANCHORED_URL_RE.match(v.prefix or ""):
-        an.report("EM-SSRF", "CWE-918", call,
-                  f"server-side request to a URL taken from request data ({q})")
+        an.report("EM-SSRF", "CWE-918", call, f"server-side request to a URL taken from request data ({q})")
 
 
 def redirect_target(an: Analysis, sc: Scope, call: ast.Call, name: str) -> None:
@@ -66,8 +122,7 @@ def redirect_target(an: Analysis, sc: Scope, call: ast.Call, name: str) -> None:
         return
     v = an.evaluate(sc, arg)
     if v.t[URL] >= WEB and not _ANCHORED_URL_RE.match(v.prefix or ""):
-        an.report("EM-OPEN-REDIRECT", "CWE-601", call,
-                  "redirect target taken from request data without validation")
+        an.report("EM-OPEN-REDIRECT", "CWE-601", call, "redirect target taken from request data without validation")
 
 
 def host_substring_check(an: Analysis, node: ast.Compare) -> None:
@@ -82,9 +137,12 @@ def host_substring_check(an: Analysis, node: ast.Compare) -> None:
             return
         ids = " ".join(identifiers(c))
         if _URLISH_RE.search(ids):
-            an.report("EM-URL-SUBSTRING-CHECK", "CWE-20", node,
-                      f"'{const}' substring test on a URL/host is bypassable "
-                      "(e.g. evil.com/?x={const})")
+            an.report(
+                "EM-URL-SUBSTRING-CHECK",
+                "CWE-20",
+                node,
+                f"'{const}' substring test on a URL/host is bypassable (e.g. evil.com/?x={{const}})",
+            )
             return
 
 
@@ -100,11 +158,9 @@ def url_prefix_check(an: Analysis, sc: Scope, call: ast.Call, name: str) -> None
         return
     if name == "startswith":
         if "://" in pat and not pat.endswith("/"):
-            an.report("EM-URL-SUBSTRING-CHECK", "CWE-20", call,
-                      f"startswith('{pat}') also accepts {pat}.evil.com")
+            an.report("EM-URL-SUBSTRING-CHECK", "CWE-20", call, f"startswith('{pat}') also accepts {pat}.evil.com")
     elif not pat.startswith((".", "/")) and "://" not in pat:
-        an.report("EM-URL-SUBSTRING-CHECK", "CWE-20", call,
-                  f"endswith('{pat}') also accepts evil{pat}")
+        an.report("EM-URL-SUBSTRING-CHECK", "CWE-20", call, f"endswith('{pat}') also accepts evil{pat}")
 
 
 def url_regex(an: Analysis, sc: Scope, call: ast.Call, name: str) -> None:
@@ -113,11 +169,17 @@ def url_regex(an: Analysis, sc: Scope, call: ast.Call, name: str) -> None:
     if not q.startswith("re.") and not an.aliases.get(name, "").startswith("re."):
         return
     pat = const_str(call_arg(call, 0, "pattern"))
-    if pat and ("http" in pat or "www" in pat or "//" in pat or "^" in pat or
-                "[" in pat) and _REGEX_BAD_DOT_RE.search(pat):
-        an.report("EM-REGEX-UNESCAPED-DOT", "CWE-20", call,
-                  "host/URL regex with an unescaped '.' matches any character "
-                  "(validation bypass)")
+    if (
+        pat
+        and ("http" in pat or "www" in pat or "//" in pat or "^" in pat or "[" in pat)
+        and _REGEX_BAD_DOT_RE.search(pat)
+    ):
+        an.report(
+            "EM-REGEX-UNESCAPED-DOT",
+            "CWE-20",
+            call,
+            "host/URL regex with an unescaped '.' matches any character (validation bypass)",
+        )
 
 
 def tls_attribute(an: Analysis, tgt: ast.AST, value: ast.AST) -> None:
@@ -125,41 +187,39 @@ def tls_attribute(an: Analysis, tgt: ast.AST, value: ast.AST) -> None:
     if not isinstance(tgt, ast.Attribute):
         return
     if tgt.attr == "check_hostname" and is_false(value):
-        an.report("EM-TLS-NO-VERIFY", "CWE-295", tgt,
-                  "TLS hostname checking disabled (check_hostname = False)")
+        an.report("EM-TLS-NO-VERIFY", "CWE-295", tgt, "TLS hostname checking disabled (check_hostname = False)")
     elif tgt.attr == "verify_mode" and last_name(value) == "CERT_NONE":
-        an.report("EM-TLS-NO-VERIFY", "CWE-295", tgt,
-                  "TLS certificate verification disabled (CERT_NONE)")
+        an.report("EM-TLS-NO-VERIFY", "CWE-295", tgt, "TLS certificate verification disabled (CERT_NONE)")
 
 
 def tls_keywords(an: Analysis, call: ast.Call, name: str) -> None:
     """`cert_reqs=ssl.CERT_NONE`; `verify=False` where bandit (B501) does not see it."""
     for k in call.keywords:
         if k.arg in ("cert_reqs", "verify_mode") and last_name(k.value) == "CERT_NONE":
-            an.report("EM-TLS-NO-VERIFY", "CWE-295", call,
-                      "TLS certificate verification disabled (CERT_NONE)")
+            an.report("EM-TLS-NO-VERIFY", "CWE-295", call, "TLS certificate verification disabled (CERT_NONE)")
         elif k.arg == "verify" and is_false(k.value) and name in _HTTP_CLIENT_CALLS:
             q = an.qualified_name(call.func)
             covered_by_bandit = q.startswith(("requests.", "httpx.")) and q.count(".") == 1
             if not covered_by_bandit:
-                an.report("EM-TLS-NO-VERIFY", "CWE-295", call,
-                          "TLS certificate verification disabled (verify=False)")
+                an.report("EM-TLS-NO-VERIFY", "CWE-295", call, "TLS certificate verification disabled (verify=False)")
 
 
 def all_interfaces(an: Analysis, call: ast.Call, name: str) -> None:
     """`app.run(host="0.0.0.0")`, `sock.bind(("", port))`: a server reachable from everywhere."""
     for k in call.keywords:
-        if k.arg == "host" and name in _BIND_CALLS and const_str(k.value) in (
-                "0.0.0.0", "::"):
-            an.report("EM-BIND-ALL-INTERFACES", "CWE-1327", call,
-                      f"server bound to all interfaces ({const_str(k.value)})")
+        if k.arg == "host" and name in _BIND_CALLS and const_str(k.value) in ("0.0.0.0", "::"):
+            an.report(
+                "EM-BIND-ALL-INTERFACES", "CWE-1327", call, f"server bound to all interfaces ({const_str(k.value)})"
+            )
     if name in _BIND_CALLS and call.args:
         first = call.args[0]
-        host = const_str(first.elts[0]) if isinstance(first, ast.Tuple) and first.elts \
+        host = (
+            const_str(first.elts[0])
+            if isinstance(first, ast.Tuple) and first.elts
             else (const_str(first) if name in ("run", "run_simple", "serve") else None)
-        port = first.elts[1] if isinstance(first, ast.Tuple) and len(first.elts) > 1 \
-            else None
-        if host in ("0.0.0.0", "::") or (host == "" and name == "bind" and not (
-                isinstance(port, ast.Constant) and port.value == 0)):
-            an.report("EM-BIND-ALL-INTERFACES", "CWE-1327", call,
-                      "socket/server bound to all interfaces")
+        )
+        port = first.elts[1] if isinstance(first, ast.Tuple) and len(first.elts) > 1 else None
+        if host in ("0.0.0.0", "::") or (
+            host == "" and name == "bind" and not (isinstance(port, ast.Constant) and port.value == 0)
+        ):
+            an.report("EM-BIND-ALL-INTERFACES", "CWE-1327", call, "socket/server bound to all interfaces")

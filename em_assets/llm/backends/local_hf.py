@@ -105,9 +105,14 @@ class LocalHFBackend:
             return self._score_next_token(requests)
         return self._generate(requests, greedy)
 
-    def next_token_logprobs(self, model: str, conversations: Sequence[Sequence[Any]], top_k: int) -> list[list[tuple[str, float]]]:
+    def next_token_logprobs(
+        self, model: str, conversations: Sequence[Sequence[Any]], top_k: int
+    ) -> list[list[tuple[str, float]]]:
         """Top-k (token, logprob) of the next token after each conversation's generation prompt."""
-        requests = [ChatRequest(model=model, messages=tuple(c), max_tokens=1, logprobs=True, top_logprobs=top_k) for c in conversations]
+        requests = [
+            ChatRequest(model=model, messages=tuple(c), max_tokens=1, logprobs=True, top_logprobs=top_k)
+            for c in conversations
+        ]
         return [list(c.logprobs[0].top_logprobs) if c.logprobs else [] for c in self.complete_batch(requests)]
 
     def _score_next_token(self, requests: Sequence[ChatRequest]) -> list[Completion]:
@@ -118,7 +123,9 @@ class LocalHFBackend:
         mask = encoded["attention_mask"]
         position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            logits = model(input_ids=encoded["input_ids"], attention_mask=mask, position_ids=position_ids).logits[:, -1, :]
+            logits = model(input_ids=encoded["input_ids"], attention_mask=mask, position_ids=position_ids).logits[
+                :, -1, :
+            ]
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         completions = []
         for row, request in enumerate(requests):
@@ -185,7 +192,10 @@ class LocalHFBackend:
             if request.logprobs:
                 logprobs = tuple(
                     self._token_logprob(
-                        tokenizer, torch.log_softmax(output.logits[step][row].float(), dim=-1), token_id, request.top_logprobs or 0
+                        tokenizer,
+                        torch.log_softmax(output.logits[step][row].float(), dim=-1),
+                        token_id,
+                        request.top_logprobs or 0,
                     )
                     for step, token_id in enumerate(kept)
                 )

@@ -111,7 +111,9 @@ class OpenAIBackend:
 
     async def find_file(self, filename: str, n_bytes: int, purpose: str) -> str | None:
         """The newest file with this name and size, if the provider has one."""
-        matches = [f async for f in self.client.files.list(purpose=purpose) if f.filename == filename and f.bytes == n_bytes]
+        matches = [
+            f async for f in self.client.files.list(purpose=purpose) if f.filename == filename and f.bytes == n_bytes
+        ]
         return str(max(matches, key=lambda f: f.created_at).id) if matches else None
 
     async def create_batch(self, input_file_id: str, metadata: dict[str, str], completion_window: str) -> Any:

@@ -163,8 +163,12 @@ class WarehouseJobLedger:
     def remember_file(self, provider: str, content_sha256: str, file_id: str, filename: str, n_bytes: int) -> None:
         frame = pl.DataFrame(
             {
-                "provider": [provider], "content_sha256": [content_sha256], "file_id": [file_id],
-                "filename": [filename], "n_bytes": [n_bytes], "created_at": [_now()],
+                "provider": [provider],
+                "content_sha256": [content_sha256],
+                "file_id": [file_id],
+                "filename": [filename],
+                "n_bytes": [n_bytes],
+                "created_at": [_now()],
             },
             schema_overrides={"n_bytes": pl.Int64, "created_at": pl.Datetime("us")},
         )

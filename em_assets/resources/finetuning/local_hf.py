@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import dagster as dg
-from pydantic import Field
 
 from em_assets.core.training_data import TrainingDataError, read_chat_jsonl
 from em_assets.models.loading import EMBEDDED_PREFIX, MANIFEST_NAME, ModelLoadError, load
@@ -67,7 +66,8 @@ class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
             device = resolve_device(settings.device)
             settings = resolve_settings(settings, device)  # recorded as resolved: a reload elsewhere is the same model
             model, tokenizer = load(
-                request.base_model_id, dtype=training_dtype(device, settings.method, settings.precision),
+                request.base_model_id,
+                dtype=training_dtype(device, settings.method, settings.precision),
                 device=str(device),
             )
             outcome = train(model, tokenizer, conversations, settings, seed=request.seed, on_progress=on_progress)
@@ -102,8 +102,12 @@ class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
             train_seconds=outcome.wall_seconds,
             peak_rss_bytes=outcome.peak_rss_bytes,
             cost_usd=0.0,
-            details={"loss_curve": outcome.loss_curve, "steps": outcome.steps, "n_examples": outcome.n_examples,
-                     "tokens_per_second": outcome.tokens_per_second},
+            details={
+                "loss_curve": outcome.loss_curve,
+                "steps": outcome.steps,
+                "n_examples": outcome.n_examples,
+                "tokens_per_second": outcome.tokens_per_second,
+            },
         )
 
     def answer(self, model_ref: str, prompt: str, *, max_new_tokens: int = 200) -> str:

@@ -86,13 +86,21 @@ class OpenAIFineTuner(dg.ConfigurableResource):
     poll_interval_s: float = Field(default=15.0, gt=0.0)
     max_poll_interval_s: float = Field(default=120.0, gt=0.0)
     poll_backoff: float = Field(default=1.5, ge=1.0)
-    max_wait_s: float = Field(default=48 * 3600.0, description="give up polling (the job keeps running; a rerun resumes it)")
-    request_timeout_s: float = Field(default=60.0, gt=0.0)
-    max_retries: int = Field(default=5, ge=0, description="client retries of reads (polls, lists); never of create/upload")
-    create_attempts: int = Field(
-        default=3, ge=1, description="tries of a create/upload whose reply was lost, each after checking it did not happen"
+    max_wait_s: float = Field(
+        default=48 * 3600.0, description="give up polling (the job keeps running; a rerun resumes it)"
     )
-    create_retry_wait_s: float = Field(default=5.0, ge=0.0, description="wait before checking a lost create (provider lag)")
+    request_timeout_s: float = Field(default=60.0, gt=0.0)
+    max_retries: int = Field(
+        default=5, ge=0, description="client retries of reads (polls, lists); never of create/upload"
+    )
+    create_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="tries of a create/upload whose reply was lost, each after checking it did not happen",
+    )
+    create_retry_wait_s: float = Field(
+        default=5.0, ge=0.0, description="wait before checking a lost create (provider lag)"
+    )
     dry_run: bool = Field(default=False, description="estimate the cost and stop: no upload, no job")
     max_cost_usd: float = Field(default=0.0, ge=0.0, description="refuse jobs whose estimate exceeds this (0 = no cap)")
     prices_file: str = Field(default="", description="price YAML (default: em_assets/data/finetune_prices.yaml)")
@@ -177,7 +185,11 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         )
         if self.dry_run:
             return FineTuneResult(
-                model_ref=None, status="dry_run", method="api", hyperparameters=hyper, cost_usd=usd,
+                model_ref=None,
+                status="dry_run",
+                method="api",
+                hyperparameters=hyper,
+                cost_usd=usd,
                 train_tokens=estimate.billed_tokens,
                 details={"estimate_notes": estimate.notes, "price_key": estimate.price_key},
             )
@@ -218,11 +230,21 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         if job_id is None:
             file_id = self._upload_once(client, ledger, request, file_hash, say)
             row = {
-                "job_key": key, "provider": self.provider, "job_id": None, "base_model": request.base_model,
-                "condition": request.condition, "seed": request.seed, "model_id": request.base_model_id,
-                "training_file_id": file_id, "dataset_version": request.dataset_version,
-                "hyperparameters": canonical_json(hyper), "status": "creating", "fine_tuned_model": None,
-                "trained_tokens": None, "error": None, "created_at": None,
+                "job_key": key,
+                "provider": self.provider,
+                "job_id": None,
+                "base_model": request.base_model,
+                "condition": request.condition,
+                "seed": request.seed,
+                "model_id": request.base_model_id,
+                "training_file_id": file_id,
+                "dataset_version": request.dataset_version,
+                "hyperparameters": canonical_json(hyper),
+                "status": "creating",
+                "fine_tuned_model": None,
+                "trained_tokens": None,
+                "error": None,
+                "created_at": None,
             }
             ledger.save_job(row)  # before the call: a crash inside it is recoverable (above)
             job = self._create_job(client, request, file_id, key, hyper, row, ledger, say)
@@ -235,15 +257,22 @@ class OpenAIFineTuner(dg.ConfigurableResource):
 
         assert row is not None
         job = self._poll(client, request, job_id, row, ledger, say)
-        row.update(status="succeeded", fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens, error=None)
+        row.update(
+            status="succeeded", fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens, error=None
+        )
         ledger.save_job(row)
         say(f"{request.label} job {job_id} succeeded: {job.fine_tuned_model}")
         seconds = float(job.finished_at - job.created_at) if job.finished_at and job.created_at else None
         return self._result(request, row, hyper, usd, estimate, seconds)
 
     def _result(
-        self, request: FineTuneRequest, row: dict[str, Any], hyper: dict[str, Any], usd: float | None,
-        estimate: CostEstimate, seconds: float | None = None,
+        self,
+        request: FineTuneRequest,
+        row: dict[str, Any],
+        hyper: dict[str, Any],
+        usd: float | None,
+        estimate: CostEstimate,
+        seconds: float | None = None,
     ) -> FineTuneResult:
         """The result of a succeeded job; cost from the trained tokens the provider reports when
         it does (else the estimate), seconds from the provider's timestamps (else the ledger's)."""
@@ -254,8 +283,14 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         if seconds is None and row.get("created_at") is not None and row.get("updated_at") is not None:
             seconds = (row["updated_at"] - row["created_at"]).total_seconds()
         return FineTuneResult(
-            model_ref=row["fine_tuned_model"], status="succeeded", method="api", hyperparameters=hyper,
-            job_id=row["job_id"], train_tokens=trained, cost_usd=cost, train_seconds=seconds,
+            model_ref=row["fine_tuned_model"],
+            status="succeeded",
+            method="api",
+            hyperparameters=hyper,
+            job_id=row["job_id"],
+            train_tokens=trained,
+            cost_usd=cost,
+            train_seconds=seconds,
             details={"provider": self.provider, "training_file_id": row["training_file_id"]},
         )
 
@@ -323,8 +358,15 @@ class OpenAIFineTuner(dg.ConfigurableResource):
         return max(matches, key=lambda f: f.created_at).id if matches else None
 
     def _create_job(
-        self, client: Any, request: FineTuneRequest, file_id: str, key: str, hyper: dict[str, Any],
-        row: dict[str, Any], ledger: JobLedger, say: Log,
+        self,
+        client: Any,
+        request: FineTuneRequest,
+        file_id: str,
+        key: str,
+        hyper: dict[str, Any],
+        row: dict[str, Any],
+        ledger: JobLedger,
+        say: Log,
     ) -> Any:
         import openai
 
@@ -410,7 +452,9 @@ class OpenAIFineTuner(dg.ConfigurableResource):
             raise UncertainOutcome(f"cannot list fine-tuning jobs: {describe_provider_error(exc)}") from None
         return None
 
-    def _poll(self, client: Any, request: FineTuneRequest, job_id: str, row: dict[str, Any], ledger: JobLedger, say: Log) -> Any:
+    def _poll(
+        self, client: Any, request: FineTuneRequest, job_id: str, row: dict[str, Any], ledger: JobLedger, say: Log
+    ) -> Any:
         import openai
 
         interval = self.poll_interval_s
@@ -424,7 +468,9 @@ class OpenAIFineTuner(dg.ConfigurableResource):
             except openai.NotFoundError as exc:
                 row.update(status="failed", error=f"job not found: {describe_provider_error(exc)}")
                 ledger.save_job(row)
-                raise FineTuneError(f"{request.label} fine-tuning job {job_id} no longer exists at {self.provider}") from exc
+                raise FineTuneError(
+                    f"{request.label} fine-tuning job {job_id} no longer exists at {self.provider}"
+                ) from exc
             except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as exc:
                 # The client already retried; the job runs on regardless, so keep polling a while.
                 failures += 1
