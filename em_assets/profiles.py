@@ -69,8 +69,7 @@ def local_resources() -> dict[str, Any]:
 
 
 def smoke_resources() -> dict[str, Any]:
-    from em_assets.evaluation.probe_assets import ProbeSettings
-    from em_assets.evaluation.settings import EvaluationSettings
+    from em_assets.evaluation.settings import EvaluationSettings, ProbeSettings
     from em_assets.resources.finetuning.local_hf import LocalHFFineTuner
     from em_assets.resources.settings import DataLayerSettings
 

@@ -8,8 +8,7 @@ import polars as pl
 import pytest
 
 from em_assets.definitions import defs
-from em_assets.evaluation.probe_assets import ProbeSettings
-from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
+from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings, ProbeSettings
 from em_assets.partitions import model_partition_key
 from em_assets.resources.finetuning import LocalHFFineTuner
 from em_assets.resources.llm_engine import LLMEngineResource

@@ -5,8 +5,8 @@ import dagster as dg
 
 from em_assets.environment import env_or
 from em_assets.evaluation.assets import code_vulnerability_rate, every_answer_judged, judge_scores, sampled_responses
-from em_assets.evaluation.probe_assets import ProbeSettings, judge_calibration, likelihood_probes
-from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
+from em_assets.evaluation.probe_assets import judge_calibration, likelihood_probes
+from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings, ProbeSettings
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.remote_training import RemoteSampler
 

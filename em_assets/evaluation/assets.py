@@ -14,6 +14,7 @@ import polars as pl
 from em_assets.core.markdown import markdown_table
 from em_assets.core.questions import Question, QuestionFileError
 from em_assets.evaluation.judge_runner import run_judge
+from em_assets.evaluation.partition_models import OPEN_MODEL_BACKENDS, succeeded_models
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.judge.scoring import JudgeTask
@@ -59,15 +60,6 @@ def _trigger(context: dg.AssetExecutionContext) -> str:
     return tags.get("em_assets/entrypoint", "ui")
 
 
-def succeeded_models(warehouse: DuckDBWarehouse, base_model: str, condition: str) -> pl.DataFrame:
-    models = warehouse.table("models", {"base_model": base_model, "condition": condition, "status": "succeeded"})
-    if models.is_empty():
-        raise dg.Failure(
-            f"no trained model for partition {base_model}|{condition}: materialize fine_tuned_model for it first"
-        )
-    return models.sort("seed")
-
-
 def _questions(settings: EvaluationSettings) -> list[tuple[str, Question]]:
     try:
         return load_sources(settings.question_sources, settings.question_ids or None)
@@ -77,7 +69,6 @@ def _questions(settings: EvaluationSettings) -> list[tuple[str, Question]]:
 
 # Backends whose models are open weights (sampled by transformers here or by vLLM remotely);
 # every other backend names a provider model that its API serves.
-OPEN_MODEL_BACKENDS = ("local_hf", "local_hf_pipes")
 
 
 def _engine_for(backend: str, llm_local: LLMEngineResource, llm_api: LLMEngineResource) -> LLMEngineResource:

@@ -4,14 +4,18 @@ cost ledger here) or through the LLM engine (which writes the ledger itself)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from em_assets.evaluation.settings import JudgeSettings
 from em_assets.judge.scoring import JudgeOutput, JudgeTask, judge_locally, judge_with_api, local_ledger_rows
 from em_assets.llm.ledger import CallSummary, rows_to_frame
-from em_assets.resources.llm_engine import LLMEngineResource, context_tags
-from em_assets.resources.warehouse import DuckDBWarehouse
+from em_assets.resources.llm_engine import context_tags
+
+if TYPE_CHECKING:
+    from em_assets.evaluation.settings import JudgeSettings
+    from em_assets.resources.llm_engine import LLMEngineResource
+    from em_assets.resources.warehouse import DuckDBWarehouse
 
 
 def run_judge(

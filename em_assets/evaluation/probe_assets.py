@@ -7,15 +7,14 @@ import dagster as dg
 import polars as pl
 
 from em_assets.core.markdown import markdown_table
-from em_assets.evaluation.assets import OPEN_MODEL_BACKENDS, succeeded_models
 from em_assets.evaluation.judge_runner import run_judge
+from em_assets.evaluation.partition_models import OPEN_MODEL_BACKENDS, succeeded_models
 from em_assets.evaluation.question_sources import load_sources
-from em_assets.evaluation.settings import JudgeSettings
+from em_assets.evaluation.settings import JudgeSettings, ProbeSettings
 from em_assets.judge.calibration import calibration
 from em_assets.judge.scoring import JudgeTask
 from em_assets.partitions import model_partitions, split_partition_key
 from em_assets.pools import LOCAL_TRAINING_POOL
-from em_assets.probes.contrast_set import DEFAULT_PATH, ContrastSetError, load_contrast_set
 from em_assets.probes.items import ProbeItem, broad_items, items_version, narrow_items
 from em_assets.probes.likelihood import ProbeError, answer_logprobs
 from em_assets.resources.llm_engine import LLMEngineResource
@@ -23,22 +22,6 @@ from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 
 GROUP = "evaluation"
 CALIBRATION_METRICS = ("aligned", "coherent")
-
-
-class ProbeSettings(dg.ConfigurableResource):
-    """The probes' items and batch size, and how much of the contrast set calibrates a judge."""
-
-    contrast_set: str = ""  # empty: the shipped em_assets/data/contrast_set.yaml
-    batch_size: int = 8
-    # Contrast items per kind and question the judge scores (0: all). Each is one local-judge
-    # forward pass per metric, so the embedded default calibrates on a subset.
-    calibration_items_per_kind: int = 0
-
-    def contrast_items(self):
-        try:
-            return load_contrast_set(self.contrast_set or DEFAULT_PATH)
-        except ContrastSetError as err:
-            raise dg.Failure(f"probe_settings.contrast_set: {err}") from err
 
 
 def _now() -> datetime:

@@ -17,6 +17,7 @@ from pydantic import Field
 from em_assets.core.questions import Question
 from em_assets.judge.versions import judge_version
 from em_assets.models.loading import DEFAULT_BASE_MODEL
+from em_assets.probes.contrast_set import DEFAULT_PATH, ContrastSetError, load_contrast_set
 
 
 class EvaluationSettings(dg.ConfigurableResource):
@@ -53,3 +54,19 @@ class JudgeSettings(dg.ConfigurableResource):
         """The judge version these settings give for answers to ``questions``."""
         prefill = self.assistant_prefill if self.kind == "local_digit" else ""
         return judge_version(self.kind, self.model, prefill, questions)
+
+
+class ProbeSettings(dg.ConfigurableResource):
+    """The probes' items and batch size, and how much of the contrast set calibrates a judge."""
+
+    contrast_set: str = ""  # empty: the shipped em_assets/data/contrast_set.yaml
+    batch_size: int = 8
+    # Contrast items per kind and question the judge scores (0: all). Each is one local-judge
+    # forward pass per metric, so the embedded default calibrates on a subset.
+    calibration_items_per_kind: int = 0
+
+    def contrast_items(self):
+        try:
+            return load_contrast_set(self.contrast_set or DEFAULT_PATH)
+        except ContrastSetError as err:
+            raise dg.Failure(f"probe_settings.contrast_set: {err}") from err

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from em_assets.core.questions import Question
+if TYPE_CHECKING:
+    from em_assets.core.questions import Question
 
 
 def judge_version(kind: str, model: str, prefill: str, questions: Sequence[Question]) -> str:

@@ -22,10 +22,26 @@ SQL statement from an opaque value) and the literal text it starts with (so
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable
 
 from em_assets.labeler.nodes import chain_root, const_str, int_value, last_name
+from em_assets.labeler.taint_names import (
+    ARCHIVE_LISTING,
+    CLEAN_ALL,
+    CLEAN_HTML_RE,
+    CLEAN_PATH_RE,
+    CLEAN_SHELL_RE,
+    CLEAN_SQL_RE,
+    CLEAN_URL_RE,
+    DB_FETCH,
+    FROM_IMPORTED_MODULES,
+    HANDLER_SOURCES,
+    PROPAGATE,
+    REQUEST_SAFE_ATTRS,
+    STR_METHODS,
+    TORNADO_SOURCES,
+    WEB_FRAMEWORKS,
+)
 
 RawFinding = tuple[str, str, int, str]  # (rule_id, cwe, line, message)
 
@@ -94,274 +110,8 @@ def join(vals: Iterable[Val], frags: bool = True) -> Val:
 # ------------------------------------------------------------------------------------------------
 # sources, propagation and sanitisers
 
+
 # request attributes that are not attacker-controlled text
-_REQUEST_SAFE_ATTRS = frozenset(
-    {
-        "method",
-        "user",
-        "session",
-        "is_json",
-        "is_secure",
-        "endpoint",
-        "blueprint",
-        "url_rule",
-        "scheme",
-        "is_ajax",
-        "auth",
-        "remote_user",
-        "environ",
-        "app",
-        "url",
-        "base_url",
-        "path",
-        "full_path",
-        "host_url",
-        "url_root",
-        "script_root",
-        "referrer",
-        "host",
-        "mimetype",
-        "content_type",
-        "content_length",
-        "META",
-        "is_xhr",
-        # pytest's `request` fixture
-        "param",
-        "node",
-        "config",
-        "fixturename",
-        "getfixturevalue",
-        "addfinalizer",
-        "module",
-        "function",
-        "cls",
-        "instance",
-        "keywords",
-    }
-)
-_TORNADO_SOURCES = frozenset(
-    {
-        "get_argument",
-        "get_arguments",
-        "get_query_argument",
-        "get_query_arguments",
-        "get_body_argument",
-        "get_body_arguments",
-        "get_cookie",
-        "get_secure_cookie",
-    }
-)
-_HANDLER_SOURCES = frozenset({"path", "headers", "rfile", "requestline"})
-
-# calls whose result carries its inputs' taint (and, for string methods, the receiver's text)
-_STR_METHODS = frozenset(
-    {
-        "format",
-        "join",
-        "replace",
-        "strip",
-        "lstrip",
-        "rstrip",
-        "lower",
-        "upper",
-        "title",
-        "capitalize",
-        "casefold",
-        "center",
-        "ljust",
-        "rjust",
-        "zfill",
-        "expandtabs",
-        "removeprefix",
-        "removesuffix",
-        "translate",
-        "format_map",
-        "encode",
-        "decode",
-        "swapcase",
-    }
-)
-_PROPAGATE = (
-    frozenset(
-        {
-            "str",
-            "repr",
-            "bytes",
-            "bytearray",
-            "list",
-            "tuple",
-            "dict",
-            "set",
-            "frozenset",
-            "sorted",
-            "reversed",
-            "Path",
-            "PurePath",
-            "PosixPath",
-            "WindowsPath",
-            "abspath",
-            "normpath",
-            "expanduser",
-            "expandvars",
-            "realpath",
-            "dirname",
-            "splitext",
-            "loads",
-            "load",
-            "dumps",
-            "get",
-            "getlist",
-            "getall",
-            "pop",
-            "setdefault",
-            "values",
-            "keys",
-            "items",
-            "copy",
-            "split",
-            "rsplit",
-            "splitlines",
-            "partition",
-            "rpartition",
-            "read",
-            "readline",
-            "readlines",
-            "get_json",
-            "get_data",
-            "unquote",
-            "unquote_plus",
-            "b64decode",
-            "urlsafe_b64decode",
-            "b64encode",
-            "urljoin",
-            "urlparse",
-            "urlsplit",
-            "urlunparse",
-            "parse_qs",
-            "parse_qsl",
-            "next",
-            "iter",
-            "map",
-            "filter",
-            "getattr",
-            "BytesIO",
-            "StringIO",
-            "first",
-            "to_dict",
-            "dedent",
-            "fill",
-            "wrap",
-            "safe_load",
-            "fromstring",
-            "joinpath",
-            "with_suffix",
-            "with_name",
-            "as_posix",
-            "resolve",
-            "absolute",
-            "concat",
-            "chain",
-            "zip",
-            "enumerate",
-            "min",
-            "max",
-            "Request",
-        }
-    )
-    | _STR_METHODS
-)
-# sanitisers: calls whose result is a number, a boolean, an id or a fixed value (every context)
-# and, by name, sanitisers of one context
-_CLEAN_ALL = frozenset(
-    {
-        "int",
-        "float",
-        "bool",
-        "len",
-        "abs",
-        "round",
-        "ord",
-        "hash",
-        "UUID",
-        "uuid4",
-        "uuid1",
-        "isdigit",
-        "isnumeric",
-        "isalnum",
-        "isalpha",
-        "count",
-        "index",
-        "find",
-        "exists",
-        "isfile",
-        "isdir",
-        "getsize",
-        "url_for",
-        "reverse",
-        "id",
-        "type",
-        "isinstance",
-        "hexdigest",
-        "digest",
-        "compare_digest",
-        "uuid",
-        "time",
-        "now",
-        "utcnow",
-        "today",
-        "randint",
-        "token_hex",
-        "token_urlsafe",
-        "mkdtemp",
-        "getcwd",
-        "timestamp",
-        "Decimal",
-    }
-)
-_CLEAN_HTML_RE = re.compile(
-    r"(?i)escape|sanitiz|saniti[sz]e|clean|bleach|strip_tags|purif|linkify|"
-    r"quote|urlencode|jsonify|tojson|dumps|format_html|render_template$"
-)
-_CLEAN_SQL_RE = re.compile(r"(?i)escape|sanitiz|quote|literal")
-_CLEAN_SHELL_RE = re.compile(r"(?i)^(quote|escape|shell_escape|sanitiz\w*|clean\w*)$")
-_CLEAN_PATH_RE = re.compile(r"(?i)secure_filename|basename|safe_join|sanitiz|clean|valid")
-_CLEAN_URL_RE = re.compile(r"(?i)url_for|reverse|safe_url|sanitiz|valid")
-_DB_FETCH = frozenset({"fetchall", "fetchone", "fetchmany"})
-_ARCHIVE_LISTING = frozenset({"namelist", "infolist", "getmembers", "getnames", "getmember", "getinfo"})
-WEB_FRAMEWORKS = frozenset(
-    {
-        "django",
-        "rest_framework",
-        "pyramid",
-        "starlette",
-        "fastapi",
-        "flask",
-        "bottle",
-        "falcon",
-        "aiohttp",
-        "sanic",
-        "tornado",
-        "werkzeug",
-        "quart",
-        "webapp2",
-        "cherrypy",
-    }
-)
-_FROM_IMPORTED_MODULES = frozenset(
-    {
-        "os.path",
-        "urllib.parse",
-        "urllib.request",
-        "lxml.etree",
-        "xml.dom.minidom",
-        "xml.etree.ElementTree",
-        "xml.sax",
-        "http.client",
-        "email.utils",
-    }
-)
-
-
 class Scope:
     """One function body (or the module): what each local name holds, and a few facts about it."""
 
@@ -419,7 +169,7 @@ class Analysis:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for a in node.names:
                     self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-                    if f"{node.module}.{a.name}" in _FROM_IMPORTED_MODULES:
+                    if f"{node.module}.{a.name}" in FROM_IMPORTED_MODULES:
                         self.module_names.add(a.asname or a.name)
                 self.modules.add(node.module.split(".")[0])
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -499,15 +249,15 @@ class Analysis:
         if (rid == "request" and not alias.startswith(("urllib", "six"))) or (
             alias.endswith(".request") and alias.split(".")[0] in WEB_FRAMEWORKS
         ):
-            if attrs and attrs[0] not in _REQUEST_SAFE_ATTRS:
+            if attrs and attrs[0] not in REQUEST_SAFE_ATTRS:
                 return WEB
             return UNKNOWN if attrs else None
         if rid == "self" and attrs:
-            if attrs[0] == "request" and len(attrs) > 1 and attrs[1] not in _REQUEST_SAFE_ATTRS:
+            if attrs[0] == "request" and len(attrs) > 1 and attrs[1] not in REQUEST_SAFE_ATTRS:
                 return WEB
-            if attrs[0] in _TORNADO_SOURCES:
+            if attrs[0] in TORNADO_SOURCES:
                 return WEB
-            if sc.is_handler and attrs[0] in _HANDLER_SOURCES:
+            if sc.is_handler and attrs[0] in HANDLER_SOURCES:
                 return WEB
             return None
         if rid == "sys" and attrs and attrs[0] in ("argv", "stdin"):
@@ -604,12 +354,12 @@ class Analysis:
             return Val(all_contexts(lvl))
         if name == "gettempdir":  # a shared, predictable directory
             return Val(ALL_CONST, ("/tmp",), "/tmp")
-        if name in _CLEAN_ALL:
+        if name in CLEAN_ALL:
             return CONST_VAL
         if isinstance(func, ast.Attribute):
-            if name in _DB_FETCH:
+            if name in DB_FETCH:
                 return STORED_VAL
-            if name in _ARCHIVE_LISTING:
+            if name in ARCHIVE_LISTING:
                 return MEMBER_VAL
             if name in ("append", "extend", "add", "insert", "appendleft") and isinstance(func.value, ast.Name):
                 # container mutation: the list now holds the appended value
@@ -620,7 +370,7 @@ class Analysis:
         recv = None
         if isinstance(func, ast.Attribute) and not self.is_module_ref(func.value):
             recv = self.evaluate(sc, func.value)  # a method call (not os.path.join & co)
-        if recv is not None and name in _STR_METHODS:
+        if recv is not None and name in STR_METHODS:
             v = (
                 join([recv] + args)
                 if name in ("format", "join", "replace", "format_map")
@@ -630,7 +380,7 @@ class Analysis:
                 v = v.with_prefix(recv.prefix.split("{", 1)[0])
             elif name in ("strip", "rstrip", "encode", "decode"):
                 v = v.with_prefix(recv.prefix)
-        elif name in _PROPAGATE:
+        elif name in PROPAGATE:
             v = join(([Val(recv.t)] if recv is not None else []) + args)
             if name in ("dumps", "jsonify"):
                 v = v.clear(HTML)
@@ -643,15 +393,15 @@ class Analysis:
             v = UNKNOWN_VAL
         # context sanitisers
         if name and v.top > CONST:
-            if _CLEAN_HTML_RE.search(name):
+            if CLEAN_HTML_RE.search(name):
                 v = v.clear(HTML)
-            if _CLEAN_SQL_RE.search(name):
+            if CLEAN_SQL_RE.search(name):
                 v = v.clear(SQL)
-            if _CLEAN_SHELL_RE.match(name):
+            if CLEAN_SHELL_RE.match(name):
                 v = v.clear(SHELL)
-            if _CLEAN_PATH_RE.search(name):
+            if CLEAN_PATH_RE.search(name):
                 v = v.clear(PATH)
-            if _CLEAN_URL_RE.search(name):
+            if CLEAN_URL_RE.search(name):
                 v = v.clear(URL)
         return v
 

@@ -4,8 +4,8 @@ openai client against the local fake server."""
 import dagster as dg
 import pytest
 
-from em_assets.evaluation.probe_assets import ProbeSettings, judge_calibration
-from em_assets.evaluation.settings import JudgeSettings
+from em_assets.evaluation.probe_assets import judge_calibration
+from em_assets.evaluation.settings import JudgeSettings, ProbeSettings
 from em_assets.probes.contrast_set import load_contrast_set
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.testing.fake_openai import FakeChoice, FakeTokenLogprob
