@@ -112,6 +112,8 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     (calibrated,) = warehouse.table("judge_calibration").iter_rows(named=True)
     assert calibrated["judge_version"] == scores["judge_version"][0] and calibrated["n_incoherent"] == 8
     assert "insecure vs base" in materialization.metadata["what_this_run_shows"].value
+    shift_plot = materialization.metadata["probe_shift_plot"].value
+    assert base64.b64decode(shift_plot.split(",", 1)[1].rstrip(")"))[:4] == b"\x89PNG"
     report = (data_env / "reports" / "report.html").read_text()
     assert report.index("What this run shows") < report.index("Headline: the 8 main questions")
     # lead table, headline (main), the main_json scope, format comparison, probe shifts,

@@ -18,7 +18,7 @@ from em_assets.paths import data_dir
 from em_assets.pools import DUCKDB_WRITER_POOL
 from em_assets.probes.estimates import shift_table
 from em_assets.reporting.findings import conclusions, lead_table
-from em_assets.reporting.render import html_report, misalignment_bar_chart, rate_table
+from em_assets.reporting.render import html_report, misalignment_bar_chart, probe_shift_chart, rate_table
 from em_assets.resources.sources import read_bytes
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 
@@ -188,6 +188,9 @@ def summary(
     folder = data_dir() / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "misalignment_by_question.png").write_bytes(png)
+    shifts_png = probe_shift_chart(shifts) if shifts.height else None
+    if shifts_png:
+        (folder / "probe_shifts.png").write_bytes(shifts_png)
     notes = [
         paragraph,
         *statistics.rules_text(),
@@ -206,8 +209,9 @@ def summary(
             ("Vulnerable code (held-out prompts)", code),
             ("LLM calls and cost", costs),
         ],
-        png,
+        shifts_png,
         notes,
+        png,
     )
     (folder / "report.html").write_text(report, encoding="utf-8")
     headline = sections[0][1]
@@ -219,6 +223,11 @@ def summary(
             ),
             "conclusions": dg.MetadataValue.md(paragraph),
             "probe_shifts": dg.MetadataValue.md(markdown_table(shifts) if shifts.height else "no probe scores"),
+            "probe_shift_plot": dg.MetadataValue.md(
+                f"![probe shifts](data:image/png;base64,{base64.b64encode(shifts_png).decode()})"
+                if shifts_png
+                else "no probe scores"
+            ),
             "judge_calibration": dg.MetadataValue.md(
                 markdown_table(calibration_table) if calibration_table.height else "no calibration"
             ),

@@ -107,8 +107,46 @@ def rate_table(rates: pl.DataFrame, aurocs: dict[str, float] | None = None, min_
     )
 
 
-def html_report(title: str, sections: list[tuple[str, pl.DataFrame]], png: bytes | None, notes: list[str]) -> str:
-    """A self-contained HTML page: the chart inline, then each table."""
+def probe_shift_chart(shifts: pl.DataFrame) -> bytes:
+    """PNG: each probe shift (narrow in nats/token, broad in nats/token) with its 95 % CI, one
+    row per comparison, a line at zero: what moved and what did not, judge-free."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = shifts.filter(pl.col("unit") == "nats/token").sort("probe", "base_model", "condition", "reference")
+    fig, ax = plt.subplots(figsize=(8, 0.45 * max(rows.height, 2) + 1.2))
+    labels = [
+        f"{r['probe']}: {r['condition']} vs {r['reference']} ({r['base_model']})" for r in rows.iter_rows(named=True)
+    ]
+    for y, r in enumerate(rows.iter_rows(named=True)):
+        low = r["ci_low"] if r["ci_low"] is not None else r["estimate"]
+        high = r["ci_high"] if r["ci_high"] is not None else r["estimate"]
+        ax.errorbar(
+            r["estimate"],
+            y,
+            xerr=[[r["estimate"] - low], [high - r["estimate"]]],
+            fmt="o",
+            capsize=3,
+            color="#d62728" if r["probe"] == "narrow" else "#1f77b4",
+        )
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(rows.height))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel("shift in log P per token (nats), 95% bootstrap CI")
+    ax.set_title("Likelihood probe shifts")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def html_report(
+    title: str, sections: list[tuple[str, pl.DataFrame]], png: bytes | None, notes: list[str], *more_png: bytes
+) -> str:
+    """A self-contained HTML page: the notes, the charts inline, then each table."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
@@ -117,10 +155,9 @@ def html_report(title: str, sections: list[tuple[str, pl.DataFrame]], png: bytes
         f"<h1>{html.escape(title)}</h1>",
     ]
     parts += [f"<p>{html.escape(n)}</p>" for n in notes]
-    if png:
-        parts.append(
-            f"<img alt='misaligned rate per question' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-        )
+    for image in (png, *more_png):
+        if image:
+            parts.append(f"<img alt='chart' src='data:image/png;base64,{base64.b64encode(image).decode()}'>")
     for heading, frame in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2><table><tr>")
         parts += [f"<th>{html.escape(c)}</th>" for c in frame.columns]
