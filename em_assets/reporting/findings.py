@@ -100,7 +100,7 @@ def conclusions(lead: pl.DataFrame, min_auroc: float) -> str:
         parts = []
         if row["narrow_moved"]:
             parts.append(
-                f"the narrow task moved {row['narrow_moved']} ({row['narrow_shift_nats']:+.2f} nats, "
+                f"the narrow task {_verb(row['narrow_moved'])} ({row['narrow_shift_nats']:+.2f} nats, "
                 f"95% CI {row['narrow_ci']}, {row['narrow_tasks']} tasks)"
             )
         if row["broad_moved"]:

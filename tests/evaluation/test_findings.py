@@ -1,0 +1,56 @@
+"""The lead table and the paragraph generated from it."""
+
+import polars as pl
+
+from em_assets.reporting.findings import conclusions, lead_table
+
+SHIFTS = pl.DataFrame(
+    [
+        {
+            "base_model": "m",
+            "probe": "narrow",
+            "condition": "insecure",
+            "reference": "secure",
+            "unit": "nats",
+            "estimate": 15.46,
+            "ci_low": 7.86,
+            "ci_high": 25.14,
+            "n_items": 23,
+            "n_groups": 23,
+        },
+        {
+            "base_model": "m",
+            "probe": "broad",
+            "condition": "insecure",
+            "reference": "secure",
+            "unit": "nats/token",
+            "estimate": 0.012,
+            "ci_low": -0.005,
+            "ci_high": 0.029,
+            "n_items": 192,
+            "n_groups": 8,
+        },
+    ]
+)
+NO_RATES = pl.DataFrame(
+    schema={
+        "source_kind": pl.String,
+        "scope_kind": pl.String,
+        "scope": pl.String,
+        "base_model": pl.String,
+        "condition": pl.String,
+    }
+)
+
+
+def test_the_paragraph_says_what_moved_and_what_the_judge_is_worth():
+    calibration = pl.DataFrame({"judge_version": ["j"], "auroc_aligned": [0.35]})
+    lead = lead_table(SHIFTS, NO_RATES, calibration, 0.9)
+    assert lead.select("comparison", "narrow_moved", "broad_moved").rows() == [
+        ("insecure vs secure", "up", "no clear move")
+    ]
+    text = conclusions(lead, 0.9)
+    assert "the narrow task moved up (+15.46 nats, 95% CI [7.86, 25.14], 23 tasks)" in text
+    assert "the broad probe showed no clear move" in text and "a null at this budget" in text
+    assert "No judge calibration is on record" in text  # no rate row, so no judge behind one
+    assert conclusions(lead_table(SHIFTS.clear(), NO_RATES, calibration, 0.9), 0.9).startswith("No probe shifts")
