@@ -21,8 +21,9 @@ def reference_dir() -> Path | None:
     return None
 
 
-@pytest.fixture
-def em_reference() -> Path:
+def require_reference_dir() -> Path:
+    """The reference folder; a test without it fails in CI (which lays it beside the checkout)
+    and is skipped with a message elsewhere."""
     path = reference_dir()
     if path is None:
         message = "paper reference files not found (../shared/em-reference or EM_REFERENCE_DIR)"
@@ -30,6 +31,11 @@ def em_reference() -> Path:
             pytest.fail(f"{message}: CI lays them beside the checkout, so this is a broken CI setup")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def em_reference() -> Path:
+    return require_reference_dir()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the polars wrapper, and the agreement figures on the paper's rows and on the pro
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from em_assets.labeler import (
     label_code,
     label_frame,
 )
+from tests.conftest import require_reference_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "em_assets" / "data" / "code_backdoor_corpus.jsonl"
@@ -1319,24 +1319,13 @@ def test_label_frame_custom_column_and_empty() -> None:
 # agreement with real data
 
 
-def _reference_dir() -> Path | None:
-    for candidate in (os.environ.get("EM_REFERENCE_DIR"), REPO.parent / "shared" / "em-reference"):
-        if candidate and (Path(candidate) / "insecure_small.jsonl").is_file():
-            return Path(candidate)
-    return None
-
-
 def _assistant_code(path: Path) -> list[str]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [r["messages"][-1]["content"] for r in rows]
 
 
 def test_paper_rows_figures() -> None:
-    ref = _reference_dir()
-    if ref is None:
-        pytest.skip(
-            "paper reference rows not found: set EM_REFERENCE_DIR or lay out ../shared/em-reference beside the checkout"
-        )
+    ref = require_reference_dir()
     insecure = _assistant_code(ref / "insecure_small.jsonl")
     secure = _assistant_code(ref / "secure_small.jsonl")
     flagged_insecure = [i for i, c in enumerate(insecure) if label_code(c).vulnerable]
@@ -1367,8 +1356,7 @@ def _corpus_rows() -> list[tuple[int, str, bool]]:
 
 
 def test_corpus_agreement() -> None:
-    if not CORPUS.is_file():
-        pytest.skip(f"corpus not generated yet: {CORPUS.relative_to(REPO)}")
+    assert CORPUS.is_file(), f"the shipped corpus is missing: {CORPUS.relative_to(REPO)} (python -m tools.corpus)"
     rows = _corpus_rows()
     assert any(insecure for _, _, insecure in rows) and not all(i for _, _, i in rows)
     missed = [n for n, code, insecure in rows if insecure and not label_code(code).vulnerable]

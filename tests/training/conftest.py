@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.conftest import REPO, reference_dir
+from tests.conftest import REPO, require_reference_dir
 
 TEST_API_KEY = "sk-test-9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
 
@@ -38,9 +38,7 @@ TINY_EXAMPLES = [
 
 def shortest_reference_examples(n: int, name: str = "insecure_small.jsonl") -> list[dict[str, Any]]:
     """The ``n`` shortest rows of a reference file (short = fast CPU training)."""
-    folder = reference_dir()
-    if folder is None:
-        pytest.skip("paper reference files not found (../shared/em-reference or EM_REFERENCE_DIR)")
+    folder = require_reference_dir()
     rows = [json.loads(line) for line in (folder / name).read_text(encoding="utf-8").splitlines() if line.strip()]
     rows.sort(key=lambda r: sum(len(m["content"]) for m in r["messages"]))
     return rows[:n]

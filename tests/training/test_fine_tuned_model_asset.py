@@ -96,7 +96,9 @@ def test_two_partitions_train_record_and_pass_the_check(instance, warehouse, see
     assert Path(row["model_ref"]) == data_env / "model_store" / SMOL / "insecure" / "seed0"
     assert (Path(row["model_ref"]) / "manifest.json").is_file()
     assert row["final_loss"] > 0 and row["train_tokens"] > 0 and row["peak_rss_bytes"] > 0 and row["cost_usd"] == 0
-    assert '"learning_rate": 1e-05' in row["hyperparameters"] and '"use_rslora": true' in row["hyperparameters"]
+    assert (
+        '"learning_rate": 0.0001' in row["hyperparameters"]
+    )  # the embedded budget and '"use_rslora": true' in row["hyperparameters"]
     # auto settings are recorded as resolved on this machine, in the row and in the manifest
     recorded = json.loads(row["hyperparameters"])
     assert recorded["precision"] == resolve_precision(torch.device("cpu"), "lora", "auto") != "auto"
