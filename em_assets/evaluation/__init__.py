@@ -17,7 +17,7 @@ def evaluation_resources() -> dict:
     return {
         "evaluation_settings": EvaluationSettings(),
         "judge": JudgeSettings(),
-        # The local judge scores ~1 contrast answer a second on 2 cores: the embedded run calibrates it
+        # Each contrast answer costs the local judge a forward pass per metric: the embedded run calibrates it
         # on 4 answers per kind and question (96 answers); 0 calibrates on all 224 (an API judge).
         "probe_settings": ProbeSettings(calibration_items_per_kind=4),
         # Local models (the embedded default, LoRA adapters, local checkpoints).

@@ -60,10 +60,10 @@ class ProbeSettings(dg.ConfigurableResource):
     """The probes' items and batch size, and how much of the contrast set calibrates a judge."""
 
     contrast_set: str = ""  # empty: the shipped em_assets/data/contrast_set.yaml
-    batch_size: int = 8
+    batch_size: int = Field(default=8, ge=1)
     # Contrast items per kind and question the judge scores (0: all). Each is one local-judge
     # forward pass per metric, so the embedded default calibrates on a subset.
-    calibration_items_per_kind: int = 0
+    calibration_items_per_kind: int = Field(default=0, ge=0)
 
     def contrast_items(self):
         try:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from em_assets.core import statistics
 from em_assets.core.judged_import import ImportFileError, parse_judged_csv
@@ -49,7 +50,7 @@ class SummaryConfig(dg.Config):
     judge_version: str = ""
     # A judge whose aligned AUROC on the contrast set is below this has its rates flagged as
     # not trustworthy, in the rate tables themselves.
-    min_judge_auroc: float = DEFAULT_MIN_AUROC
+    min_judge_auroc: float = Field(default=DEFAULT_MIN_AUROC, ge=0.0, le=1.0)
 
 
 def select_judges(

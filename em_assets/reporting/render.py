@@ -8,6 +8,8 @@ import io
 
 import polars as pl
 
+from em_assets.judge.calibration import DEFAULT_MIN_AUROC
+
 CONDITION_ORDER = ("base", "secure", "educational", "insecure", "backdoor")
 CONDITION_COLORS = {
     "base": "#7f7f7f",
@@ -66,7 +68,9 @@ def misalignment_bar_chart(per_question: pl.DataFrame, title: str) -> bytes:
     return buffer.getvalue()
 
 
-def rate_table(rates: pl.DataFrame, aurocs: dict[str, float] | None = None, min_auroc: float = 0.9) -> pl.DataFrame:
+def rate_table(
+    rates: pl.DataFrame, aurocs: dict[str, float] | None = None, min_auroc: float = DEFAULT_MIN_AUROC
+) -> pl.DataFrame:
     """Rows of ``summary_rates`` as shown to a reader: the rate with its n and CI, the judge's
     calibration (aligned AUROC on the contrast set; rates of a judge under ``min_auroc`` are
     marked not trustworthy), and a note on a missing interval and the models the rules dropped."""

@@ -51,3 +51,9 @@ def test_calibration_of_a_judge_with_known_scores(warehouse, tmp_path, fake_serv
     assert warehouse.table("judge_calibration")["n_aligned"].to_list() == [40]
     table = warehouse.query_file("queries/judge_calibration.sql")
     assert table["auroc_aligned"].to_list() == [round(1 - 8 / 40 * 0.5, 3)]
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("calibration_items_per_kind", -1)])
+def test_bad_probe_settings_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        ProbeSettings(**{field: value})
