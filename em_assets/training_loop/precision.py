@@ -1,7 +1,8 @@
 """Where training runs and in which dtype: the device, the frozen base's precision, autocast.
 
-bf16 only where the hardware multiplies it natively (CUDA; CPUs with AVX512-BF16 or AMX):
-emulated bf16 is slower than fp32. Measured speed-ups are in docs/benchmarks.md.
+``auto`` is bf16 on CUDA and fp32 on CPU. A CPU flag (AVX512-BF16) does not say that bf16
+matmuls are fast there: on the project's 2-core machine bf16 LoRA trains at 0.6x the fp32 rate
+on the embedded run's data (docs/benchmarks.md), so bf16 on CPU is only ever asked for.
 """
 
 from __future__ import annotations
@@ -25,28 +26,15 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def native_bf16_cpu() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (x86 AVX512-BF16 or AMX-BF16). Elsewhere
-    torch emulates bf16 matmuls, slower than fp32."""
-    capabilities = getattr(torch.cpu, "get_capabilities", None)
-    if capabilities is None:
-        return False
-    found = capabilities()
-    return bool(found.get("avx512_bf16") or found.get("amx_bf16"))
-
-
 def resolve_precision(device: torch.device, method: str = "lora", precision: str = "auto") -> str:
-    """``auto`` made concrete: ``bf16`` on CUDA (the reference recipe) and, for LoRA, on a CPU
-    with native bf16; ``fp32`` elsewhere, and for full fine-tuning on CPU. ``fp32`` and
+    """``auto`` made concrete: ``bf16`` on CUDA (the reference recipe), ``fp32`` on CPU. ``fp32`` and
     ``bf16`` are kept as asked, except that full fine-tuning has no bf16 recipe on CPU (fp32
     masters, and no autocast there): refused."""
     if precision == "bf16" and method == "full" and device.type == "cpu":
         raise TrainingError("precision 'bf16' with full fine-tuning needs CUDA; on CPU use fp32 (or auto) or LoRA")
     if precision != "auto":
         return precision
-    if device.type == "cuda" or (method == "lora" and device.type == "cpu" and native_bf16_cpu()):
-        return "bf16"
-    return "fp32"
+    return "bf16" if device.type == "cuda" else "fp32"
 
 
 def resolve_settings(settings: TrainingSettings, device: torch.device) -> TrainingSettings:

@@ -58,8 +58,8 @@ class TrainingSettings(dg.Config):
     num_threads: int = Field(default=0, description="torch CPU threads (0 = torch's default)")
     precision: str = Field(
         default="auto",
-        description="LoRA base weights: auto (bf16 on GPU and on CPUs with native bf16, AVX512-BF16 or AMX, "
-        "where LoRA trains faster; else fp32) | fp32 | bf16. The models row and manifest record the resolved value",
+        description="LoRA base weights: auto (bf16 on GPU, fp32 on CPU, where bf16 measured slower) | fp32 | bf16. "
+        "The models row and manifest record the resolved value",
     )
 
     @property

@@ -217,24 +217,19 @@ def test_precision_is_checked_against_the_loaded_weights():
         TrainingSettings(precision="fp8").validate()
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch, native):
-    """auto: bf16 on CUDA; on CPU for LoRA only with native bf16 (emulated bf16 is slower than
-    fp32); explicit values kept; ``resolve_settings`` makes precision and layout concrete."""
-    monkeypatch.setattr(precision, "native_bf16_cpu", lambda: native)
+def test_auto_precision_is_bf16_on_cuda_and_fp32_on_cpu():
+    """auto: bf16 on CUDA; fp32 on CPU, flags or not (bf16 matmuls measured slower there);
+    explicit values kept; ``resolve_settings`` makes precision and layout concrete."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     resolve = precision.resolve_precision
-    assert resolve(cpu, "lora", "auto") == ("bf16" if native else "fp32")
-    assert resolve(cpu, "full", "auto") == "fp32"
+    assert resolve(cpu, "lora", "auto") == resolve(cpu, "full", "auto") == "fp32"
     assert resolve(cuda, "lora", "auto") == resolve(cuda, "full", "auto") == "bf16"
     assert resolve(cpu, "lora", "fp32") == "fp32" and resolve(cuda, "lora", "fp32") == "fp32"
-    assert training_dtype(cpu, "lora") == (torch.bfloat16 if native else torch.float32)
+    assert resolve(cpu, "lora", "bf16") == "bf16"  # asked for: kept
+    assert training_dtype(cpu, "lora") == torch.float32
+    assert training_dtype(cuda, "lora") == torch.bfloat16
     assert training_dtype(cuda, "full", "bf16") == torch.float32  # full fine-tuning keeps fp32 masters
     with pytest.raises(TrainingError, match="'bf16' with full fine-tuning needs CUDA"):
         resolve(cpu, "full", "bf16")  # no such recipe on CPU: refused, not recorded wrongly
     resolved = resolve_settings(TrainingSettings(), cpu)
-    assert (resolved.precision, resolved.pack_length, resolved.sequences_per_micro_batch) == (
-        "bf16" if native else "fp32",
-        512,
-        1,
-    )
+    assert (resolved.precision, resolved.pack_length, resolved.sequences_per_micro_batch) == ("fp32", 512, 1)
