@@ -21,7 +21,9 @@ def evaluation_resources() -> dict:
         # on 4 answers per kind and question (96 answers); 0 calibrates on all 224 (an API judge).
         "probe_settings": ProbeSettings(calibration_items_per_kind=4),
         # Local models (the embedded default, LoRA adapters, local checkpoints).
-        "llm_local": LLMEngineResource(backend="local_hf", model="", hf_batch_size=16),
+        # One batch holds a model's 24 answers: decoding reads every weight once a step, so a wider batch
+        # is nearly free on CPU (bench/bench_sampling.py).
+        "llm_local": LLMEngineResource(backend="local_hf", model="", hf_batch_size=32),
         # OpenAI or any OpenAI-compatible endpoint (vLLM, Together, ...); key from the env var.
         "llm_api": LLMEngineResource(backend="openai", base_url=env_or("EM_OPENAI_BASE_URL")),
         # Open models sampled outside the step: none locally; the production profile binds a
