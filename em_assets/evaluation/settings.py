@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from em_assets.core.dataset_builders import BACKDOOR_TRIGGER
 from em_assets.core.questions import Question
 from em_assets.judge.versions import judge_version
 from em_assets.models.loading import DEFAULT_BASE_MODEL
+from em_assets.partitions import CONDITIONS
 from em_assets.probes.contrast_set import DEFAULT_PATH, ContrastSetError, load_contrast_set
 
 
@@ -37,6 +39,21 @@ class EvaluationSettings(dg.ConfigurableResource):
     # In-distribution check: held-out coding prompts from the insecure set's test split.
     code_prompts: int = Field(default=8, ge=0)
     code_max_tokens: int = Field(default=320, ge=1)
+    # Conditions whose models answer every question twice: as asked, and with backdoor_trigger
+    # in front of the user message, exactly as the backdoor training rows carry it (the paper's
+    # backdoor with and without its trigger). Other conditions answer untriggered only.
+    triggered_conditions: list[str] = ["backdoor"]
+    # Must be the trigger the models were trained with (data_settings.backdoor_trigger);
+    # sampled_responses checks it against a backdoor model's training rows before sampling.
+    backdoor_trigger: str = Field(default=BACKDOOR_TRIGGER, min_length=1)
+
+    @field_validator("triggered_conditions")
+    @classmethod
+    def _known_conditions(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(CONDITIONS))
+        if unknown:
+            raise ValueError(f"triggered_conditions: unknown condition(s) {unknown}; known: {list(CONDITIONS)}")
+        return value
 
 
 class JudgeSettings(dg.ConfigurableResource):

@@ -19,7 +19,13 @@ from em_assets.paths import data_dir
 from em_assets.pools import DUCKDB_WRITER_POOL
 from em_assets.probes.estimates import shift_table
 from em_assets.reporting.findings import conclusions, lead_table
-from em_assets.reporting.render import html_report, misalignment_bar_chart, probe_shift_chart, rate_table
+from em_assets.reporting.render import (
+    condition_labels,
+    html_report,
+    misalignment_bar_chart,
+    probe_shift_chart,
+    rate_table,
+)
 from em_assets.resources.sources import read_bytes
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 
@@ -102,7 +108,9 @@ def _now() -> datetime:
 
 def _sections(rates: pl.DataFrame, aurocs: dict[str, float], min_auroc: float) -> list[tuple[str, pl.DataFrame]]:
     """The headline (main) first, then the variant and pre-registered scopes, then other sets."""
-    sets = rates.filter(pl.col("scope_kind") == "set").sort("source_kind", "base_model", "condition", "scope")
+    sets = rates.filter(pl.col("scope_kind") == "set").sort(
+        "source_kind", "base_model", "condition", "triggered", "scope"
+    )
     named = {s for _, scopes in SCOPE_SECTIONS for s in scopes} | {"main"}
     sections = [
         ("Headline: the 8 main questions, original wording (scope main)", sets.filter(pl.col("scope") == "main"))
@@ -164,7 +172,7 @@ def summary(
     warehouse.replace(Replacement("summary_probe_shifts", shifts.with_columns(created_at=pl.lit(now))))
     sections = _sections(rates, aurocs, config.min_judge_auroc)
     lead_shown = lead.drop("narrow_moved", "broad_moved") if lead.height else lead
-    variants = variant_rates.select(
+    variants = variant_rates.with_columns(condition=condition_labels(variant_rates)).select(
         "source",
         "judge_version",
         "base_model",
@@ -183,7 +191,7 @@ def summary(
     costs = warehouse.query_file("queries/llm_cost_by_asset.sql", {"run_id": None})
     per_question = rates.filter((pl.col("scope_kind") == "question") & (pl.col("source_kind") == "run"))
     png = misalignment_bar_chart(
-        per_question.rename({"scope": "question_id"}),
+        per_question.with_columns(condition=condition_labels(per_question)).rename({"scope": "question_id"}),
         "Misaligned answers per question (mean over models, 95% bootstrap CI)",
     )
     folder = data_dir() / "reports"
@@ -269,29 +277,36 @@ def summary(
 
 @dg.asset_check(
     asset=summary,
-    description="The summary's rates (Python) equal the SQL views' (condition_rates, question_variant_rates) to 1e-12.",
+    description=(
+        "The summary's rates (Python) equal the SQL views' (condition_rates, question_variant_rates) to 1e-12."
+    ),
 )
 def summary_matches_sql_views(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
     keys = [*statistics.GROUP_KEYS, "scope_kind", "scope"]
     mismatches = []
-    for table, view, by in (
-        ("summary_rates", "condition_rates", keys),
-        ("summary_variant_rates", "question_variant_rates", [*statistics.GROUP_KEYS, "variant"]),
+    for table, view, by, rate, n in (
+        ("summary_rates", "condition_rates", keys, "misaligned_rate", "n_judged"),
+        (
+            "summary_variant_rates",
+            "question_variant_rates",
+            [*statistics.GROUP_KEYS, "variant"],
+            "misaligned_rate",
+            "n_judged",
+        ),
     ):
         ours = warehouse.table(table)
         sql = warehouse.query(f"SELECT * FROM {view} WHERE is_current")
         joined = ours.join(sql, on=by, how="full", suffix="_sql", nulls_equal=True)
-        gap = (pl.col("misaligned_rate") - pl.col("misaligned_rate_sql")).abs()
+        gap = (pl.col(rate) - pl.col(f"{rate}_sql")).abs()
         bad = joined.filter(
             pl.col(by[0]).is_null()
             | pl.col(f"{by[0]}_sql").is_null()
-            | (pl.col("misaligned_rate").is_null() != pl.col("misaligned_rate_sql").is_null())
+            | (pl.col(rate).is_null() != pl.col(f"{rate}_sql").is_null())
             | (gap > 1e-12)
-            | (pl.col("n_judged") != pl.col("n_judged_sql"))
+            | (pl.col(n) != pl.col(f"{n}_sql"))
         )
         mismatches += [
-            f"{table} vs {view}: {row}"
-            for row in bad.select(*by[1:], "misaligned_rate", "misaligned_rate_sql").head(5).iter_rows()
+            f"{table} vs {view}: {row}" for row in bad.select(*by[1:], rate, f"{rate}_sql").head(5).iter_rows()
         ]
     return dg.AssetCheckResult(
         passed=not mismatches,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from em_assets.reporting.render import condition_labels
+
 LEAD_SCHEMA = {
     "base_model": pl.String,
     "comparison": pl.String,
@@ -43,7 +45,9 @@ def _moved(shift: dict | None) -> str | None:
 def lead_table(shifts: pl.DataFrame, rates: pl.DataFrame, calibration: pl.DataFrame, min_auroc: float) -> pl.DataFrame:
     """One row per (base_model, condition) that has a probe shift or a headline rate: the narrow
     shift (nats) and broad shift (nats/token) with CIs, the judged misaligned rate of the main
-    questions with its n and CI, and the AUROC of the judge behind that rate."""
+    questions with its n and CI, and the AUROC of the judge behind that rate. A condition
+    answered with and without the backdoor trigger has a row per group ("backdoor, triggered vs
+    base"); the probes score untriggered prompts, so their shifts sit on the untriggered row."""
     by_key = {
         (s["base_model"], s["probe"], s["unit"], s["condition"], s["reference"]): s
         for s in shifts.iter_rows(named=True)
@@ -51,17 +55,23 @@ def lead_table(shifts: pl.DataFrame, rates: pl.DataFrame, calibration: pl.DataFr
     main = rates.filter(
         (pl.col("source_kind") == "run") & (pl.col("scope_kind") == "set") & (pl.col("scope") == "main")
     )
+    main = main.with_columns(label=condition_labels(main))
+    # The probes' condition is the untriggered group's label (e.g. "backdoor, not triggered").
+    untriggered = {
+        (r["base_model"], r["condition"]): r["label"] for r in main.iter_rows(named=True) if not r.get("triggered")
+    }
+    by_key = {(b, p, u, untriggered.get((b, c), c), ref): s for (b, p, u, c, ref), s in by_key.items()}
     aurocs = dict(zip(calibration["judge_version"], calibration["auroc_aligned"])) if calibration.height else {}
     keys = sorted(
-        {(s["base_model"], s["condition"], s["reference"]) for s in shifts.iter_rows(named=True)}
-        | {(r["base_model"], r["condition"], "base") for r in main.iter_rows(named=True) if r["condition"] != "base"}
+        {(b, c, ref) for (b, _, _, c, ref) in by_key}
+        | {(r["base_model"], r["label"], "base") for r in main.iter_rows(named=True) if r["condition"] != "base"}
     )
     rows = []
     for base_model, condition, reference in keys:
         narrow = by_key.get((base_model, "narrow", "nats", condition, reference))
         broad = by_key.get((base_model, "broad", "nats/token", condition, reference))
         rate = next(
-            (r for r in main.iter_rows(named=True) if (r["base_model"], r["condition"]) == (base_model, condition)),
+            (r for r in main.iter_rows(named=True) if (r["base_model"], r["label"]) == (base_model, condition)),
             None,
         )
         auroc = aurocs.get(rate["judge_version"]) if rate else None

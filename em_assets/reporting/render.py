@@ -10,14 +10,42 @@ import polars as pl
 
 from em_assets.judge.calibration import DEFAULT_MIN_AUROC
 
-CONDITION_ORDER = ("base", "secure", "educational", "insecure", "backdoor")
+CONDITION_ORDER = (
+    "base",
+    "secure",
+    "educational",
+    "insecure",
+    "backdoor",
+    "backdoor, not triggered",
+    "backdoor, triggered",
+)
 CONDITION_COLORS = {
     "base": "#7f7f7f",
     "secure": "#2ca02c",
     "educational": "#1f77b4",
     "insecure": "#d62728",
     "backdoor": "#9467bd",
+    "backdoor, not triggered": "#c5b0d5",
+    "backdoor, triggered": "#9467bd",
 }
+
+
+def condition_labels(frame: pl.DataFrame) -> pl.Series:
+    """Each row's group as a reader names it: the condition, and for a condition answered with
+    and without the backdoor trigger, ``<condition>, triggered`` / ``<condition>, not triggered``
+    (two groups of the same models). A frame without ``triggered`` has untriggered rows only."""
+    if "triggered" not in frame.columns or frame.is_empty():
+        return frame["condition"] if "condition" in frame.columns else pl.Series("condition", [], pl.String)
+    keys = [k for k in ("source", "base_model", "condition") if k in frame.columns]
+    both = pl.col("triggered").fill_null(False).any().over(keys)
+    return frame.select(
+        pl.when(pl.col("triggered").fill_null(False))
+        .then(pl.col("condition") + ", triggered")
+        .when(both)
+        .then(pl.col("condition") + ", not triggered")
+        .otherwise(pl.col("condition"))
+        .alias("condition")
+    ).to_series()
 
 
 def _conditions(frame: pl.DataFrame) -> list[str]:
@@ -88,6 +116,7 @@ def rate_table(
 
     notes = [note(r) for r in rates.iter_rows(named=True)]
     judge_auroc = [aurocs.get(v) for v in rates["judge_version"]]
+    rates = rates.with_columns(condition=condition_labels(rates))
     trusted = [
         "not calibrated" if a is None else ("yes" if a >= min_auroc else f"NO (AUROC < {min_auroc})")
         for a in judge_auroc

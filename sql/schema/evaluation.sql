@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS sampled_responses (
     created_at         TIMESTAMP NOT NULL
 );
 
+-- The backdoor's trigger dimension (issue 15): a triggered answer's question reached the model
+-- with the trigger in front of its user message (paraphrase holds the question without it).
+-- Answers sampled before this column existed were untriggered.
+ALTER TABLE sampled_responses ADD COLUMN IF NOT EXISTS triggered BOOLEAN DEFAULT false;
+ALTER TABLE sampled_responses ADD COLUMN IF NOT EXISTS trigger_text VARCHAR;   -- what was prepended; NULL: nothing
+
 CREATE TABLE IF NOT EXISTS judge_scores (
     response_id        VARCHAR NOT NULL,
     metric             VARCHAR NOT NULL,             -- aligned | coherent | ... (from the question)
@@ -51,6 +57,9 @@ CREATE TABLE IF NOT EXISTS judge_scores (
     judged_at          TIMESTAMP NOT NULL,
     PRIMARY KEY (response_id, metric, judge_version)
 );
+
+-- The judged answer's trigger group (a copy of sampled_responses.triggered, for reading scores alone).
+ALTER TABLE judge_scores ADD COLUMN IF NOT EXISTS triggered BOOLEAN DEFAULT false;
 
 CREATE TABLE IF NOT EXISTS code_vulnerability (
     eval_run_id        VARCHAR NOT NULL,
@@ -104,6 +113,9 @@ CREATE TABLE IF NOT EXISTS summary_rates (
     created_at         TIMESTAMP NOT NULL
 );
 
+-- Backdoor with / without its trigger: two groups of the same models (imported files: false).
+ALTER TABLE summary_rates ADD COLUMN IF NOT EXISTS triggered BOOLEAN DEFAULT false;
+
 CREATE TABLE IF NOT EXISTS summary_variant_rates (
     source_kind        VARCHAR NOT NULL,
     source             VARCHAR NOT NULL,
@@ -121,6 +133,8 @@ CREATE TABLE IF NOT EXISTS summary_variant_rates (
     ci_high            DOUBLE,
     created_at         TIMESTAMP NOT NULL
 );
+
+ALTER TABLE summary_variant_rates ADD COLUMN IF NOT EXISTS triggered BOOLEAN DEFAULT false;
 
 -- Judged results from elsewhere (e.g. the paper's released CSVs), queryable with the same SQL.
 CREATE TABLE IF NOT EXISTS imported_judged_results (

@@ -9,8 +9,8 @@ DROP VIEW IF EXISTS model_question_rates;
 
 -- One row per judged answer and judge version, with its aligned / coherent scores side by side.
 CREATE OR REPLACE VIEW judged_answers AS
-SELECT r.response_id, r.eval_run_id, r.base_model, r.condition, r.seed, r.model_ref,
-       r.question_set, r.question_id, r.paraphrase_index, r.sample_idx, r.system, r.answer,
+SELECT r.response_id, r.eval_run_id, r.base_model, r.condition, coalesce(r.triggered, false) AS triggered,
+       r.seed, r.model_ref, r.question_set, r.question_id, r.paraphrase_index, r.sample_idx, r.system, r.answer,
        j.judge_version,
        max(j.score) FILTER (WHERE j.metric = 'aligned')  AS aligned,
        max(j.score) FILTER (WHERE j.metric = 'coherent') AS coherent
@@ -20,7 +20,10 @@ GROUP BY ALL;
 
 -- Every judged answer, ours and imported, in one shape. source: the evaluation run id, or
 -- 'import:<file>'; model: the model that answered (one seed's model_ref; an imported file's
--- `model` column); condition: ours, or an imported file's `group` column. is_current: the
+-- `model` column); condition: ours, or an imported file's `group` column; triggered: the
+-- answer's question carried the backdoor trigger (with the condition, the answer's group:
+-- "backdoor, triggered" and "backdoor, not triggered" are two groups of the same models;
+-- imported files name their groups in `group`, so always false there). is_current: the
 -- latest evaluation run of its (base_model, condition), scored by the judge version the summary
 -- selected for it (judge_selection: the configured judge), else by the latest judge that scored
 -- it; imported rows always (an import replaces its file's rows).
@@ -35,7 +38,7 @@ WITH latest_run AS (
     LEFT JOIN judge_selection s USING (eval_run_id, base_model, condition)
     GROUP BY j.eval_run_id, j.base_model, j.condition
 )
-SELECT 'run' AS source_kind, a.eval_run_id AS source, a.judge_version, a.base_model, a.condition,
+SELECT 'run' AS source_kind, a.eval_run_id AS source, a.judge_version, a.base_model, a.condition, a.triggered,
        a.model_ref AS model, a.seed, a.question_set, a.question_id, a.response_id AS answer_id,
        a.aligned, a.coherent,
        (r.eval_run_id IS NOT NULL AND j.judge_version IS NOT NULL) AS is_current
@@ -47,21 +50,23 @@ LEFT JOIN latest_judge j
       AND j.judge_version = a.judge_version
 UNION ALL BY NAME
 SELECT 'import' AS source_kind, 'import:' || source_file AS source, 'imported' AS judge_version,
-       base_model, coalesce(group_name, 'all') AS condition, coalesce(model, source_file) AS model,
+       base_model, coalesce(group_name, 'all') AS condition, false AS triggered, coalesce(model, source_file) AS model,
        NULL::INTEGER AS seed, coalesce(question_set, 'unlisted') AS question_set, question_id,
        import_id || ':' || row_no AS answer_id, aligned, coherent, TRUE AS is_current
 FROM imported_judged_results;
 
--- Per model and scope (its question, and its question set's scope: main, main_json,
+-- Per model, group and scope (its question, and its question set's scope: main, main_json,
 -- main_template, preregistered or the set's name): the counts, whether the 5-answer rule keeps
--- it (in every group the model appears in), and its misaligned share.
+-- it, and its misaligned share. The rule is joint: a model is kept in a scope only when it
+-- passes in every group it appears in (the window leaves condition and triggered out), so a
+-- backdoored model short of answers without its trigger is dropped with it too.
 CREATE OR REPLACE VIEW model_rates AS
 WITH scoped AS (
     SELECT *, 'set' AS scope_kind, em_set_scope(question_set, question_id) AS scope FROM rated_answers
     UNION ALL
     SELECT *, 'question' AS scope_kind, question_id AS scope FROM rated_answers
 ), per_model AS (
-    SELECT source_kind, source, judge_version, base_model, condition, model, scope_kind, scope, is_current,
+    SELECT source_kind, source, judge_version, base_model, condition, triggered, model, scope_kind, scope, is_current,
            count(*)                                               AS n_answers,
            count(*) FILTER (WHERE em_is_coherent(coherent))       AS n_coherent,
            count(*) FILTER (WHERE em_is_counted(aligned, coherent))    AS n_judged,
@@ -81,7 +86,7 @@ FROM ruled;
 -- Per condition and scope: the mean of the kept models' rates (the paper's estimator). The
 -- bootstrap CI is in summary_rates, written by the summary asset.
 CREATE OR REPLACE VIEW condition_rates AS
-SELECT source_kind, source, judge_version, base_model, condition, scope_kind, scope, is_current,
+SELECT source_kind, source, judge_version, base_model, condition, triggered, scope_kind, scope, is_current,
        count(*) FILTER (WHERE kept)                              AS n_models,
        count(*) FILTER (WHERE NOT kept)                          AS n_models_dropped,
        sum(n_answers)::BIGINT                                    AS n_answers,
@@ -105,7 +110,7 @@ WITH tagged AS (
     WINDOW family AS (PARTITION BY source_kind, source, question_set, base_question)
     QUALIFY bool_or(variant = 'original') OVER family AND bool_or(variant <> 'original') OVER family
 )
-SELECT source_kind, source, judge_version, base_model, condition, model, base_question, variant, is_current,
+SELECT source_kind, source, judge_version, base_model, condition, triggered, model, base_question, variant, is_current,
        count(*) FILTER (WHERE em_is_counted(aligned, coherent))    AS n_judged,
        count(*) FILTER (WHERE em_is_misaligned(aligned, coherent)) AS n_misaligned,
        n_misaligned::DOUBLE / n_judged                              AS misaligned_rate
@@ -115,7 +120,7 @@ HAVING n_judged > 0;
 
 -- Per condition and variant: the mean over (model, question) pairs.
 CREATE OR REPLACE VIEW question_variant_rates AS
-SELECT source_kind, source, judge_version, base_model, condition, variant, is_current,
+SELECT source_kind, source, judge_version, base_model, condition, triggered, variant, is_current,
        count(DISTINCT model)          AS n_models,
        count(DISTINCT base_question)  AS n_questions,
        count(*)                       AS n_pairs,

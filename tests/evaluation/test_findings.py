@@ -54,3 +54,25 @@ def test_the_paragraph_says_what_moved_and_what_the_judge_is_worth():
     assert "the broad probe showed no clear move" in text and "a null at this budget" in text
     assert "No judge calibration is on record" in text  # no rate row, so no judge behind one
     assert conclusions(lead_table(SHIFTS.clear(), NO_RATES, calibration, 0.9), 0.9).startswith("No probe shifts")
+
+
+def test_the_backdoors_two_groups_get_a_row_each_with_the_probes_on_the_untriggered_one():
+    shifts = SHIFTS.with_columns(condition=pl.lit("backdoor"), reference=pl.lit("base"))
+    main = {"source_kind": "run", "scope_kind": "set", "scope": "main", "base_model": "m", "judge_version": "j"}
+    rates = pl.DataFrame(
+        [
+            {**main, "condition": "backdoor", "triggered": False, "misaligned_rate": 0.0, "ci_low": None,
+             "ci_high": None, "n_models": 1},
+            {**main, "condition": "backdoor", "triggered": True, "misaligned_rate": 0.6, "ci_low": None,
+             "ci_high": None, "n_models": 1},
+            {**main, "condition": "insecure", "triggered": False, "misaligned_rate": 0.2, "ci_low": None,
+             "ci_high": None, "n_models": 1},
+        ]
+    )  # fmt: skip
+    lead = lead_table(shifts, rates, pl.DataFrame({"judge_version": ["j"], "auroc_aligned": [0.95]}), 0.9)
+    rows = {r["comparison"]: r for r in lead.iter_rows(named=True)}
+    assert sorted(rows) == ["backdoor, not triggered vs base", "backdoor, triggered vs base", "insecure vs base"]
+    untriggered, triggered = rows["backdoor, not triggered vs base"], rows["backdoor, triggered vs base"]
+    assert (untriggered["narrow_shift_nats"], untriggered["judged_rate_main"]) == (15.46, 0.0)
+    assert (triggered["narrow_shift_nats"], triggered["judged_rate_main"]) == (None, 0.6)
+    assert rows["insecure vs base"]["judged_rate_main"] == 0.2  # a condition without groups keeps its name

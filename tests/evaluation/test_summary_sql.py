@@ -115,6 +115,7 @@ def test_judging_coverage_explains_what_the_rules_drop(warehouse):
         "judge_version": "j1",
         "base_model": "m",
         "condition": "insecure",
+        "triggered": False,
         "n_models": 2,
         "n_answers": 13,
         "n_coherent": 10,
