@@ -4,7 +4,8 @@ Stages, one Dagster run each, in dependency order:
 1. everything unpartitioned except the summary (data layer, base-model registry, imports);
 2. per (base_model, condition) partition: fine_tuned_model -> sampled_responses ->
    judge_scores, code_vulnerability_rate, with their checks;
-3. the summary (tables, chart, HTML report).
+3. per base model, when the run has its ``base`` partition: the broad probe's positive control;
+4. the summary (tables, chart, HTML report).
 Runs go through the instance in DAGSTER_HOME (the Makefile points it at the repository), so
 each one shows up in the web UI afterwards with its logs, metadata and check results.
 """
@@ -170,7 +171,7 @@ def run(argv: list[str]) -> int:
         return 2
 
     from em_assets.definitions import defs
-    from em_assets.partitions import BASE_MODEL_DIMENSION, model_partition_key
+    from em_assets.partitions import BASE_CONDITION, BASE_MODEL_DIMENSION, model_partition_key
     from em_assets.paths import data_dir, default_duckdb_path
 
     for run_id in release_abandoned_runs(instance):
@@ -191,6 +192,9 @@ def run(argv: list[str]) -> int:
                         defs, instance, dg.AssetSelection.assets(*PARTITIONED_STAGE), f"{slug} | {condition}", key
                     )
                 )
+            if BASE_CONDITION in conditions:  # the control is read against the base model's probe scores
+                selection = dg.AssetSelection.assets("positive_control")
+                stages.append(_materialize(defs, instance, selection, f"{slug} | positive control", slug))
         stages.append(_materialize(defs, instance, dg.AssetSelection.assets("summary"), "summary"))
 
     print("\n================ em_assets run summary ================")

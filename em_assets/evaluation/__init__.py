@@ -1,16 +1,25 @@
 """Evaluation stage [base_model x condition]: sampled answers, judge scores, vulnerable-code rate,
-likelihood probes; and the judge's calibration (per judge version)."""
+likelihood probes; the judge's calibration (per judge version) and the broad probe's positive
+control (per base model)."""
 
 import dagster as dg
 
 from em_assets.environment import env_or
 from em_assets.evaluation.assets import code_vulnerability_rate, every_answer_judged, judge_scores, sampled_responses
+from em_assets.evaluation.positive_control import positive_control
 from em_assets.evaluation.probe_assets import judge_calibration, likelihood_probes
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings, ProbeSettings
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.remote_training import RemoteSampler
 
-EVALUATION_ASSETS = [sampled_responses, judge_scores, code_vulnerability_rate, likelihood_probes, judge_calibration]
+EVALUATION_ASSETS = [
+    sampled_responses,
+    judge_scores,
+    code_vulnerability_rate,
+    likelihood_probes,
+    judge_calibration,
+    positive_control,
+]
 
 
 def evaluation_resources() -> dict:

@@ -71,8 +71,13 @@ def _interval(replicates: np.ndarray) -> tuple[float, float]:
 
 
 def narrow_margins(scores: pl.DataFrame) -> pl.DataFrame:
-    """Per (condition, seed, task): margin in nats and in nats per token."""
-    wide = scores.filter(pl.col("variant").is_in(NARROW_VARIANTS)).pivot(
+    """Per (condition, seed, task): margin in nats and in nats per token (none without both
+    versions of a task, e.g. when only the broad probe was scored)."""
+    narrow = scores.filter(pl.col("variant").is_in(NARROW_VARIANTS))
+    if set(narrow["variant"]) != set(NARROW_VARIANTS):
+        schema = {"condition": pl.String, "seed": pl.Int64, "item_id": pl.String}
+        return pl.DataFrame(schema={**schema, "margin": pl.Float64, "margin_per_token": pl.Float64})
+    wide = narrow.pivot(
         on="variant", index=["condition", "seed", "item_id"], values=["logprob", "n_tokens"], aggregate_function="first"
     )
     return wide.drop_nulls().select(

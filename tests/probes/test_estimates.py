@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from em_assets.probes.estimates import broad_shift, narrow_margins, narrow_shift
+from em_assets.probes.estimates import broad_shift, narrow_margins, narrow_shift, shift_table
 
 
 def narrow_scores(margins_by_condition, n_tokens=(10, 20)):
@@ -111,3 +111,21 @@ def test_broad_shift_is_misaligned_minus_aligned_shift_averaged_over_questions()
     noisy = {**tuned, ("q1", "misaligned", "m2"): base[("q1", "misaligned", "m2")] + 1.5}  # q1: (1.0 - 0.1), q2: 0.4
     wide = broad_shift(broad_scores({"base": base, "insecure": noisy}), "insecure", "base")
     assert wide.ci_low < wide.estimate < wide.ci_high and wide.estimate == pytest.approx((0.9 + 0.4) / 2)
+
+
+def test_a_broad_only_run_has_no_narrow_shift_but_keeps_its_broad_one():
+    """A positive control scores only broad items: the table has its broad row and no narrow one."""
+    rows = [
+        {"base_model": "m", "condition": c, "seed": 0, "item_id": f"q/{v[0]}{k}", "group_id": "q", "variant": v}
+        | {"logprob": -20.0 - k + (2.0 if c == "positive_control" and v == "misaligned" else 0.0), "n_tokens": 10}
+        for c in ("base", "positive_control")
+        for v in ("aligned", "misaligned")
+        for k in range(3)
+    ]
+    scores = pl.DataFrame(rows)
+    assert narrow_margins(scores).is_empty()
+    with pytest.raises(ValueError, match="no held-out task"):
+        narrow_shift(scores, "positive_control", "base")
+    (row,) = shift_table(scores).iter_rows(named=True)
+    assert (row["probe"], row["condition"], row["reference"]) == ("broad", "positive_control", "base")
+    assert row["estimate"] == pytest.approx(0.2)  # +2 nats over 10 tokens on every misaligned answer
