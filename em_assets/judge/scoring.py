@@ -91,8 +91,9 @@ def judge_locally(
     word_max_tokens: int = 8,
     log: Callable[[str], None] | None = None,
 ) -> list[JudgeOutput]:
-    """Exact integer probabilities on a local model; prompts of one (question, metric) share the
-    rubric's KV cache."""
+    """Exact integer probabilities on a local model. The 0-100 prompts of one metric share the
+    KV cache of their common prefix (the rubric, which comes first), across questions: with one
+    answer a question, as in the embedded run, a per-question group would share nothing."""
     from em_assets.judge.digits import DigitSequenceJudge
     from em_assets.models.loading import load
 
@@ -101,10 +102,11 @@ def judge_locally(
     groups: dict[tuple[str, str], list[JudgeTask]] = defaultdict(list)
     for t in tasks:
         if t.answer.strip():
-            groups[(t.question.id, t.metric)].append(t)
+            numeric = t.question.type == "free_form_judge_0_100"
+            groups[(t.metric, "*" if numeric else t.question.id)].append(t)
     out: dict[tuple[str, str], JudgeOutput] = {}
     done = 0
-    for (question_id, metric), group in groups.items():
+    for (metric, question_id), group in groups.items():
         if group[0].question.type == "free_form_judge_0_100":
             started = time.perf_counter()
             verdicts = judge.score_group([t.prompt for t in group])
@@ -137,7 +139,8 @@ def judge_locally(
                 )
         done += len(group)
         if log:
-            log(f"judged {done}/{sum(len(g) for g in groups.values())} ({question_id}/{metric})")
+            where = metric if question_id == "*" else f"{question_id}/{metric}"
+            log(f"judged {done}/{sum(len(g) for g in groups.values())} ({where})")
     return [out.get((t.response_id, t.metric)) or _empty(t) for t in tasks]
 
 
