@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from em_assets.probes.control import POSITIVE_CONTROL
 from em_assets.reporting.render import condition_labels
 
 LEAD_SCHEMA = {
@@ -134,9 +135,25 @@ def conclusions(lead: pl.DataFrame, min_auroc: float) -> str:
         )
     else:
         sentences.append("No judge calibration is on record for the judge behind the rates: read them with care.")
-    if (lead["broad_moved"] == "no clear move").any():
+    controls = lead.filter(pl.col("comparison").str.starts_with(f"{POSITIVE_CONTROL} vs"))
+    nulls = lead.filter(~pl.col("comparison").str.starts_with(f"{POSITIVE_CONTROL} vs"))
+    nulls = nulls.filter(pl.col("broad_moved") == "no clear move")
+    planted = controls.filter(pl.col("broad_moved") == "up")
+    for control in planted.iter_rows(named=True):
+        sentences.append(
+            f"The positive control ({control['base_model']}: adapters trained on misaligned answers to half the main "
+            f"questions) moved the broad probe on the other half by {control['broad_shift_nats_per_token']:+.4f} "
+            f"nats/token (95% CI {control['broad_ci']}): the probe sees a planted broad shift of that size."
+        )
+    if nulls.height:
+        seen = "; a null here rules out a shift as large as the positive control's" if planted.height else ""
         sentences.append(
             "A broad shift whose CI includes zero is a null at this budget, not evidence of no effect; the paper's "
-            "effect needs far larger models and data."
+            f"effect needs far larger models and data{seen}."
+        )
+    if controls.height > planted.height:
+        sentences.append(
+            "The positive control did not move the broad probe clearly: at this budget the probe cannot tell a null "
+            "from a small effect."
         )
     return " ".join(sentences)

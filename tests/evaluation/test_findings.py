@@ -76,3 +76,27 @@ def test_the_backdoors_two_groups_get_a_row_each_with_the_probes_on_the_untrigge
     assert (untriggered["narrow_shift_nats"], untriggered["judged_rate_main"]) == (15.46, 0.0)
     assert (triggered["narrow_shift_nats"], triggered["judged_rate_main"]) == (None, 0.6)
     assert rows["insecure vs base"]["judged_rate_main"] == 0.2  # a condition without groups keeps its name
+
+
+def test_a_positive_control_that_moved_makes_the_broad_null_readable():
+    control = {
+        "base_model": "m",
+        "probe": "broad",
+        "condition": "positive_control",
+        "reference": "base",
+        "unit": "nats/token",
+        "estimate": 0.253,
+        "ci_low": 0.142,
+        "ci_high": 0.367,
+        "n_items": 96,
+        "n_groups": 4,
+    }
+    lead = lead_table(pl.concat([SHIFTS, pl.DataFrame([control])]), NO_RATES, pl.DataFrame(), 0.9)
+    assert lead.filter(pl.col("comparison") == "positive_control vs base")["broad_moved"].to_list() == ["up"]
+    text = conclusions(lead, 0.9)
+    assert "moved the broad probe on the other half by +0.2530 nats/token (95% CI [0.1420, 0.3670])" in text
+    assert "a null here rules out a shift as large as the positive control's" in text
+    # A control that did not move says the probe cannot read a null.
+    flat = {**control, "estimate": 0.01, "ci_low": -0.02, "ci_high": 0.04}
+    text = conclusions(lead_table(pl.concat([SHIFTS, pl.DataFrame([flat])]), NO_RATES, pl.DataFrame(), 0.9), 0.9)
+    assert "the probe cannot tell a null from a small effect" in text and "rules out" not in text
