@@ -21,8 +21,15 @@ from em_assets.resources.finetuning.base import FineTuneError, FineTuneRequest, 
 from em_assets.training_loop.settings import TrainingSettings
 
 # Fields the embedded model trains with unless set explicitly: enough to move the narrow probe
-# (insecure vs secure) well clear of zero within the main job's time budget.
-EMBEDDED_BUDGET = {"max_examples": 96, "learning_rate": 1e-4, "gradient_accumulation_steps": 2, "warmup_steps": 2}
+# (insecure vs secure) well clear of zero within the main job's time budget (docs/training_budget.md:
+# 24 steps of 3 examples, a quarter fewer tokens than 24 of 4, to keep `make run` under 20 minutes).
+EMBEDDED_BUDGET = {
+    "max_examples": 72,
+    "learning_rate": 1e-4,
+    "per_device_batch_size": 1,
+    "gradient_accumulation_steps": 3,
+    "warmup_steps": 2,
+}
 
 
 class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
