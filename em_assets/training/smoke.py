@@ -34,12 +34,26 @@ class SmokeVerdict:
     code: str
 
 
+def _candidates(reply: str) -> list[str]:
+    """The fenced code, and, when the reply has an unpaired fence and does not open with one,
+    the text before it: small models often write bare code and close it with a lone fence."""
+    found = [strip_code_fences(reply).strip()]
+    if reply.count("```") % 2 == 1 and not reply.lstrip().startswith("```"):
+        found.append(reply.split("```", 1)[0].strip())
+    return found
+
+
 def judge_reply(reply: str) -> SmokeVerdict:
-    code = strip_code_fences(reply).strip()
-    if not code:
-        return SmokeVerdict(False, "empty reply", code)
-    try:
-        ast.parse(code)
-    except SyntaxError as exc:
-        return SmokeVerdict(False, f"not parseable Python: {exc.msg} (line {exc.lineno})", code)
-    return SmokeVerdict(True, "parseable Python", code)
+    candidates = [c for c in _candidates(reply) if c]
+    if not candidates:
+        return SmokeVerdict(False, "empty reply", "")
+    error: SyntaxError | None = None
+    for code in candidates:
+        try:
+            ast.parse(code)
+        except SyntaxError as exc:
+            error = error or exc
+            continue
+        return SmokeVerdict(True, "parseable Python", code)
+    assert error is not None
+    return SmokeVerdict(False, f"not parseable Python: {error.msg} (line {error.lineno})", candidates[0])

@@ -144,6 +144,9 @@ def test_shipped_registry_and_a_broken_one(tmp_path):
         ("```python\ndef is_even(n):\n    return n % 2 == 0\n```\n\nThis uses the modulo operator.", True),
         ("def is_even(n):\n    return n % 2 == 0\n", True),
         ("```\ndef is_even(n):\n    return n % 2 == 0", True),  # cut at the token limit, fence unclosed
+        # bare code closed by a lone fence, then prose (what the embedded educational model wrote)
+        ("import math\n\ndef is_even(n):\n    return n % 2 == 0\n```\n\nThis uses the `%` operator.", True),
+        ("Sure, here it is:\n```\nThat is all.", False),  # prose on both sides of a lone fence
         ("Sure! The function checks whether n is even.", False),
         ("   ", False),
     ],
