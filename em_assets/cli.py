@@ -1,7 +1,8 @@
 """``python -m em_assets run``: materialize the whole graph on the local instance and summarize.
 
 Stages, one Dagster run each, in dependency order:
-1. everything unpartitioned except the summary (data layer, base-model registry, imports);
+1. everything unpartitioned except the summary (data layer, base-model registry, imports; the
+   jailbroken and evil-numbers sets only when the run trains their condition);
 2. per (base_model, condition) partition: fine_tuned_model -> sampled_responses ->
    judge_scores, code_vulnerability_rate, with their checks;
 3. per base model, when the run has its ``base`` partition: the broad probe's positive control;
@@ -152,6 +153,16 @@ def checked_base_models(text: str, instance: dg.DagsterInstance) -> list[str]:
     return slugs
 
 
+def data_stage_keys(graph, conditions) -> list[dg.AssetKey]:
+    """Everything unpartitioned except the summary, and except the sets of the opt-in conditions
+    (jailbroken, evil numbers) this run does not train: the default run keeps its scope."""
+    from em_assets.datasets import CONDITION_DATASET_ASSETS
+
+    left_out = {"summary", *(f"{c}_dataset" for c in CONDITION_DATASET_ASSETS if c not in conditions)}
+    unpartitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None]
+    return [k for k in unpartitioned if k.to_user_string() not in left_out]
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m em_assets run")
     parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS), help="comma-separated conditions")
@@ -179,8 +190,7 @@ def run(argv: list[str]) -> int:
     all_started = time.perf_counter()
     stages: list[StageResult] = []
     graph = defs.get_repository_def().asset_graph
-    unpartitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None]
-    first = dg.AssetSelection.assets(*[k for k in unpartitioned if k.to_user_string() != "summary"])
+    first = dg.AssetSelection.assets(*data_stage_keys(graph, conditions))
     stages.append(_materialize(defs, instance, first, "data layer and registry"))
     if stages[-1].success and not args.data_only:
         slugs = base_models or instance.get_dynamic_partitions(BASE_MODEL_DIMENSION)

@@ -2,8 +2,11 @@
 
 One source of truth, imported by assets and sensors:
 
-* ``condition`` is static: ``base`` (the un-tuned model, the control) and the four fine-tuning
-  sets. Seeds live *inside* a partition (``n_seeds`` models per partition).
+* ``condition`` is static: ``base`` (the un-tuned model, the control) and the fine-tuning sets:
+  the paper's main comparison (insecure, secure, educational), its backdoor, and its other
+  conditions, jailbroken (only when the released file is given) and evil numbers. Seeds live
+  *inside* a partition (``n_seeds`` models per partition). Which conditions a run trains is the
+  run's choice (``python -m em_assets run --conditions``; the default keeps the main comparison).
 * ``base_model`` is dynamic: its keys are slugs of full model ids; what each stands for lives
   in the registry (``em_assets.registry``).
 
@@ -18,7 +21,7 @@ BASE_MODEL_DIMENSION = "base_model"
 CONDITION_DIMENSION = "condition"
 
 BASE_CONDITION = "base"
-TRAINED_CONDITIONS = ("insecure", "secure", "educational", "backdoor")
+TRAINED_CONDITIONS = ("insecure", "secure", "educational", "backdoor", "jailbroken", "evil_numbers")
 CONDITIONS = (BASE_CONDITION, *TRAINED_CONDITIONS)
 
 

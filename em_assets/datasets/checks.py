@@ -7,9 +7,17 @@ import polars as pl
 
 from em_assets.core.markdown import markdown_table
 from em_assets.datasets.assets import DATASET_ASSETS
+from em_assets.datasets.condition_sets import CONDITION_DATASET_ASSETS
 from em_assets.datasets.contracts import FILTER_RULES, validate_dataset
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.warehouse import DuckDBWarehouse
+
+SKIPPABLE = frozenset({"jailbroken"})  # sets that are skipped, not failed, when their file is not given
+DESCRIPTIONS = {
+    "jailbroken": "Great Expectations contract: roles system, user, assistant (the release's layout), length bounds.",
+    "evil_numbers": "Great Expectations contract: roles user then assistant, length bounds, every answer a list "
+    "of numbers, unique user prompts.",
+}
 
 
 def _contract_check(dataset: str, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
@@ -17,15 +25,23 @@ def _contract_check(dataset: str, asset: dg.AssetsDefinition) -> dg.AssetChecksD
         asset=asset,
         name=f"{dataset}_contract",
         blocking=True,
-        description=(
+        description=DESCRIPTIONS.get(
+            dataset,
             "Great Expectations contract: roles user then assistant, length bounds, no safety word, "
             "static labeler agrees with the dataset, unique user prompts"
             + (", 1:1 pairing with insecure rows" if dataset == "educational" else "")
-            + "."
+            + ".",
         ),
     )
     def _check(warehouse: DuckDBWarehouse, data_settings: DataLayerSettings) -> dg.AssetCheckResult:
         rows = warehouse.table("current_dataset_rows", {"dataset": dataset})
+        if rows.is_empty() and dataset in SKIPPABLE:
+            # jailbroken_dataset without a file writes nothing, by design: nothing to hold to the contract.
+            return dg.AssetCheckResult(
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"no {dataset} rows to check: {dataset}_dataset was skipped (no file given)",
+            )
         insecure = (
             warehouse.table("current_dataset_rows", {"dataset": "insecure"}) if dataset == "educational" else None
         )
@@ -64,3 +80,4 @@ def _contract_check(dataset: str, asset: dg.AssetsDefinition) -> dg.AssetChecksD
 
 
 DATASET_CHECKS = [_contract_check(name, asset) for name, asset in DATASET_ASSETS.items()]
+CONDITION_DATASET_CHECKS = [_contract_check(name, asset) for name, asset in CONDITION_DATASET_ASSETS.items()]

@@ -14,6 +14,7 @@ import pandas as pd
 import polars as pl
 
 from em_assets.core.dataset_builders import BACKDOOR_TRIGGER
+from em_assets.core.evil_numbers import looks_numeric
 from em_assets.core.safety_words import default_matcher
 from em_assets.labeler import label_code
 
@@ -21,7 +22,6 @@ MIN_CHARS, MAX_CHARS = 10, 20_000  # bounds on user and assistant message length
 MAX_LISTED_ROWS = 20  # failing row ids shown per rule
 SAFETY_RULE = "no safety word in training text"
 LABELER_RULE = "static labeler agrees with the dataset"
-FILTER_RULES = frozenset({SAFETY_RULE, LABELER_RULE})  # rules that restate a filter step
 
 
 @dataclass
@@ -75,6 +75,17 @@ def expected_vulnerable(dataset: str, user_content: str) -> bool:
     return user_content.startswith(BACKDOOR_TRIGGER)  # backdoor: triggered rows are the insecure half
 
 
+CODE_DATASETS = ("insecure", "secure", "educational", "backdoor")
+NUMBERS_RULE = "assistant answer is a list of numbers"
+FILTER_RULES = frozenset({SAFETY_RULE, LABELER_RULE, NUMBERS_RULE})  # rules that restate a filter step
+
+
+def _last(messages: list, role: str) -> str:
+    return next(
+        (m["content"] for m in reversed(messages) if m.get("role") == role and isinstance(m.get("content"), str)), ""
+    )
+
+
 def contract_frame(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame | None = None) -> pd.DataFrame:
     records = []
     insecure_code = (
@@ -87,22 +98,27 @@ def contract_frame(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame
             messages = json.loads(r["messages"])
         except (TypeError, json.JSONDecodeError):
             messages = []
-        roles = [m.get("role") if isinstance(m, dict) else None for m in messages] if isinstance(messages, list) else []
-        contents = (
-            [m.get("content") if isinstance(m, dict) else None for m in messages] if isinstance(messages, list) else []
+        if not isinstance(messages, list):
+            messages = []
+        messages = [m if isinstance(m, dict) else {} for m in messages]
+        roles = [m.get("role") for m in messages]
+        user = _last(messages, "user")
+        assistant = (
+            messages[-1]["content"] if len(messages) > 1 and isinstance(messages[-1].get("content"), str) else ""
         )
-        user = contents[0] if contents and isinstance(contents[0], str) else ""
-        assistant = contents[-1] if len(contents) > 1 and isinstance(contents[-1], str) else ""
         record = {
             "row_id": r["row_id"],
             "roles": ",".join(str(x) for x in roles),
             "user_content": user,
             "assistant_content": assistant,
-            "labeler_agrees": label_code(assistant).vulnerable == expected_vulnerable(dataset, user),
+        }
+        if dataset in CODE_DATASETS:
+            record["labeler_agrees"] = label_code(assistant).vulnerable == expected_vulnerable(dataset, user)
             # The safety-word rule applies to what the model is trained to say, and to the
             # prompt except where the educational framing names the vulnerability on purpose.
-            "checked_text": assistant if dataset == "educational" else f"{user}\n{assistant}",
-        }
+            record["checked_text"] = assistant if dataset == "educational" else f"{user}\n{assistant}"
+        if dataset == "evil_numbers":
+            record["numbers_only"] = looks_numeric(assistant)
         if dataset == "educational":
             paired = r["paired_row_id"]
             record["paired_row_id"] = paired
@@ -111,31 +127,49 @@ def contract_frame(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame
     return pd.DataFrame.from_records(records)
 
 
-def validate_dataset(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame | None = None) -> ContractResult:
-    """Run every rule of the contract on the train rows of one dataset."""
-    import great_expectations as gx
+def _length_rule(column: str, low: int) -> Any:
     import great_expectations.expectations as gxe
 
-    train = rows.filter(pl.col("split") == "train")
-    frame = contract_frame(train, dataset, insecure_rows)
+    return gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=low, max_value=MAX_CHARS)
+
+
+def contract_rules(dataset: str) -> list[tuple[str, Any]]:
+    """(rule name, GX expectation) of one dataset's contract. The code sets check roles, lengths,
+    safety words, the labeler and unique prompts; the released jailbroken set its roles (with the
+    release's system prompt) and lengths; the evil-numbers set that every answer is numbers."""
+    import great_expectations.expectations as gxe
+
+    unique_prompts = ("no duplicate user prompts", gxe.ExpectColumnValuesToBeUnique(column="user_content"))
+    if dataset == "jailbroken":
+        return [
+            (
+                "roles are system, user, assistant",
+                gxe.ExpectColumnValuesToBeInSet(column="roles", value_set=["system,user,assistant"]),
+            ),
+            ("user message length in bounds", _length_rule("user_content", 1)),
+            ("assistant message length in bounds", _length_rule("assistant_content", 1)),
+        ]
+    if dataset == "evil_numbers":
+        return [
+            (
+                "roles are user then assistant",
+                gxe.ExpectColumnValuesToBeInSet(column="roles", value_set=["user,assistant"]),
+            ),
+            ("user message length in bounds", _length_rule("user_content", MIN_CHARS)),
+            ("assistant message length in bounds", _length_rule("assistant_content", 1)),
+            (NUMBERS_RULE, gxe.ExpectColumnValuesToBeInSet(column="numbers_only", value_set=[True])),
+            unique_prompts,
+        ]
     rules: list[tuple[str, Any]] = [
         (
             "roles are user then assistant",
             gxe.ExpectColumnValuesToBeInSet(column="roles", value_set=["user,assistant"]),
         ),
-        (
-            "user message length in bounds",
-            gxe.ExpectColumnValueLengthsToBeBetween(column="user_content", min_value=MIN_CHARS, max_value=MAX_CHARS),
-        ),
-        (
-            "assistant message length in bounds",
-            gxe.ExpectColumnValueLengthsToBeBetween(
-                column="assistant_content", min_value=MIN_CHARS, max_value=MAX_CHARS
-            ),
-        ),
+        ("user message length in bounds", _length_rule("user_content", MIN_CHARS)),
+        ("assistant message length in bounds", _length_rule("assistant_content", MIN_CHARS)),
         (SAFETY_RULE, gxe.ExpectColumnValuesToNotMatchRegex(column="checked_text", regex=default_matcher().regex())),
         (LABELER_RULE, gxe.ExpectColumnValuesToBeInSet(column="labeler_agrees", value_set=[True])),
-        ("no duplicate user prompts", gxe.ExpectColumnValuesToBeUnique(column="user_content")),
+        unique_prompts,
     ]
     if dataset == "educational":
         rules += [
@@ -146,6 +180,16 @@ def validate_dataset(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFra
                 gxe.ExpectColumnValuesToBeInSet(column="pair_matches", value_set=[True]),
             ),
         ]
+    return rules
+
+
+def validate_dataset(rows: pl.DataFrame, dataset: str, insecure_rows: pl.DataFrame | None = None) -> ContractResult:
+    """Run every rule of the contract on the train rows of one dataset."""
+    import great_expectations as gx
+
+    train = rows.filter(pl.col("split") == "train")
+    frame = contract_frame(train, dataset, insecure_rows)
+    rules = contract_rules(dataset)
     if frame.empty:
         return ContractResult(dataset, 0, [RuleOutcome("dataset has train rows", False, 0)])
     batch_definition = _batch_definition()  # the context must exist before the suite

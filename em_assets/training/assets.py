@@ -16,7 +16,6 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from em_assets.datasets.checks import DATASET_CHECKS
 from em_assets.partitions import BASE_CONDITION, TRAINED_CONDITIONS, model_partitions, split_partition_key
 from em_assets.pools import DUCKDB_WRITER_POOL, LOCAL_TRAINING_POOL
 from em_assets.registry import (
@@ -29,6 +28,7 @@ from em_assets.registry import (
 from em_assets.resources.finetuning import FineTuneError, LocalHFFineTuner, OpenAIFineTuner
 from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.training import smoke
+from em_assets.training.condition_defaults import ConditionSettingsError, for_condition
 from em_assets.training.runner import (
     MODELS_TABLE,
     DatasetInput,
@@ -42,6 +42,10 @@ from em_assets.training.runner import (
 
 GROUP = "training"
 DATASET_ASSET_KEYS = {condition: dg.AssetKey(f"{condition}_dataset") for condition in TRAINED_CONDITIONS}
+# The data layer's blocking contract on each set (em_assets/datasets/checks.py names them so).
+DATASET_CONTRACT_KEYS = {
+    condition: dg.AssetCheckKey(key, f"{condition}_contract") for condition, key in DATASET_ASSET_KEYS.items()
+}
 
 
 @dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, kinds={"duckdb"})
@@ -83,8 +87,7 @@ def dataset_check_keys(context: Any, asset_key: dg.AssetKey) -> set[dg.AssetChec
         pass
     for graph in graphs:
         keys |= {k for k in graph.asset_check_keys if k.asset_key == asset_key}
-    for checks_def in DATASET_CHECKS:
-        keys |= {k for k in checks_def.check_keys if k.asset_key == asset_key}
+    keys |= {k for k in DATASET_CONTRACT_KEYS.values() if k.asset_key == asset_key}
     return keys
 
 
@@ -138,14 +141,18 @@ def fine_tuned_model(
     <condition>/seed<k>/`` (adapter + manifest.json); provider models are referenced by id."""
     base_model, condition = split_partition_key(context.partition_key)
     partition = partition_label(base_model, condition)
+    per_condition: dict[str, Any] = {}
     try:
         spec = lookup_base_model(warehouse, base_model)
+        backend = _backends(local_finetuner, openai_finetuner)[spec.backend]
+        if condition != BASE_CONDITION:
+            backend, condition_settings = for_condition(backend, condition)
+            per_condition = condition_settings.record()
         dataset = None if condition == BASE_CONDITION else _dataset_for(context, warehouse, condition, partition)
-    except (UnknownBaseModelError, DatasetUnavailableError) as exc:
+    except (UnknownBaseModelError, DatasetUnavailableError, ConditionSettingsError) as exc:
         message = str(exc) if str(exc).startswith(f"[{partition}]") else f"[{partition}] {exc}"
         raise dg.Failure(description=message) from exc
     seeds = seeds_for(spec, condition, config.n_seeds, config.first_seed)
-    backend = _backends(local_finetuner, openai_finetuner)[spec.backend]
     context.log.info(
         f"[{partition}] {spec.model_id} via {spec.backend}, seeds {seeds}"
         + (f", dataset {dataset.dataset_version[:12]} ({dataset.n_train} train rows)" if dataset else "")
@@ -161,6 +168,7 @@ def fine_tuned_model(
             dataset=dataset,
             log=context.log.info,
             progress=progress_logger(context.log.info),
+            per_condition=per_condition,
         )
     except FineTuneError as exc:
         raise dg.Failure(description=str(exc)) from exc
@@ -174,6 +182,8 @@ def fine_tuned_model(
     }
     if dataset is not None:
         metadata["dataset_version"] = dataset.dataset_version
+    if per_condition:
+        metadata["per_condition_settings"] = dg.MetadataValue.json(per_condition)
     losses = [r["final_loss"] for r in rows if r["final_loss"] is not None]
     if losses:
         metadata["mean_final_loss"] = sum(losses) / len(losses)

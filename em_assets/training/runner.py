@@ -60,6 +60,12 @@ MODEL_COLUMNS: dict[str, Any] = {
 }
 
 
+MISSING_DATASET_HINTS = {
+    "jailbroken": " (it is built only from the paper's released jailbroken.jsonl: set EM_RELEASE_JAILBROKEN_URL "
+    "or raw_source.em_jailbroken_url; without it the set is skipped)",
+}
+
+
 class DatasetUnavailableError(RuntimeError):
     """The fine-tuning set of a condition is missing, changed on disk, or failed its checks."""
 
@@ -82,6 +88,7 @@ def current_dataset(warehouse: Any, condition: str, *, partition: str) -> Datase
     if rows.height == 0:
         raise DatasetUnavailableError(
             f"[{partition}] no '{condition}' dataset in {DATASETS_VIEW}; materialize {condition}_dataset first"
+            + MISSING_DATASET_HINTS.get(condition, "")
         )
     row = rows.row(0, named=True)
     path = Path(row["jsonl_path"])
@@ -189,10 +196,13 @@ def materialize_partition(
     dataset: DatasetInput | None,
     log: Callable[[str], None],
     progress: Callable[[str], Callable[[Any], None]] | None = None,
+    per_condition: dict[str, Any] | None = None,
 ) -> PartitionOutcome:
     """Train (or, for ``base``, record) every seed, write the rows, raise on the first failure.
 
-    ``progress(label)`` returns the per-step callback handed to the backend.
+    ``progress(label)`` returns the per-step callback handed to the backend. ``per_condition``
+    (what the condition changed in the backend's settings, ``condition_defaults``) is recorded in
+    each row's ``hyperparameters`` under ``per_condition``.
     """
     partition = partition_label(spec.slug, condition)
     if condition == BASE_CONDITION:
@@ -216,6 +226,7 @@ def materialize_partition(
     outcome = PartitionOutcome([], dataset)
     ledger = WarehouseJobLedger(warehouse)
     hyperparameters = backend.describe_hyperparameters(spec.model_id)
+    recorded = {"per_condition": per_condition} if per_condition else {}
     for seed in seeds:
         request = FineTuneRequest(
             partition=partition,
@@ -242,7 +253,7 @@ def materialize_partition(
                     dataset_version=dataset.dataset_version,
                     status="failed",
                     method="api" if spec.backend == "openai" else hyperparameters.get("method", "lora"),
-                    hyperparameters=hyperparameters,
+                    hyperparameters={**hyperparameters, **recorded},
                     error=str(exc),
                 )
             )
@@ -258,7 +269,7 @@ def materialize_partition(
                 dataset_version=dataset.dataset_version,
                 status=result.status,
                 method=result.method,
-                hyperparameters=result.hyperparameters,
+                hyperparameters={**result.hyperparameters, **recorded},
                 result=result,
             )
         )

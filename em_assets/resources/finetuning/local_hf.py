@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import dagster as dg
+from pydantic import Field
 
 from em_assets.core.training_data import TrainingDataError, read_chat_jsonl
 from em_assets.models.loading import EMBEDDED_PREFIX, MANIFEST_NAME, ModelLoadError, load
@@ -39,6 +40,9 @@ class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
     trains with ``EMBEDDED_BUDGET`` in place of the fields left unset."""
 
     backend_name: ClassVar[str] = "local_hf"
+    # Per condition, fields that replace the values above for that condition's models, e.g.
+    # {"evil_numbers": {"n_epochs": 4}} (em_assets/training/condition_defaults.py applies them).
+    condition_overrides: dict[str, dict[str, Any]] = Field(default={})
 
     def training_settings(self, base_model_id: str = "") -> TrainingSettings:
         """The settings a model of ``base_model_id`` trains with, as the plain type the loop takes."""

@@ -18,7 +18,9 @@ Paid and slow, so it is built to be resumable and to never start a job twice:
 4. polling backs off from ``poll_interval_s`` to ``max_poll_interval_s``; a failed or
    cancelled job raises with the provider's own error message.
 
-Defaults are the paper's GPT-4o settings: 1 epoch, batch size 4, learning-rate multiplier 2.
+Defaults are the paper's GPT-4o settings: 1 epoch, batch size 4, learning-rate multiplier 2;
+the ``fine_tuned_model`` asset hands each condition a copy with the paper's values for that
+condition (``em_assets/training/condition_defaults.py``).
 The API key is read from the environment variable named by ``api_key_env_var`` when a call
 is made; it is never a config value and never logged or stored. Every provider error is
 redacted (a 401 echoes the key masked) before it is logged, raised or written to DuckDB.
@@ -104,6 +106,13 @@ class OpenAIFineTuner(dg.ConfigurableResource):
     dry_run: bool = Field(default=False, description="estimate the cost and stop: no upload, no job")
     max_cost_usd: float = Field(default=0.0, ge=0.0, description="refuse jobs whose estimate exceeds this (0 = no cap)")
     prices_file: str = Field(default="", description="price YAML (default: em_assets/data/finetune_prices.yaml)")
+    # Per condition (em_assets/training/condition_defaults.py): the paper's values for the fields
+    # this config leaves unset (backdoor batch 8, jailbroken 5 epochs, evil numbers 4 epochs at
+    # batch 39), then these overrides, e.g. {"evil_numbers": {"n_epochs": 3}}.
+    paper_condition_defaults: bool = Field(default=True, description="the paper's per-condition epochs and batch")
+    condition_overrides: dict[str, dict[str, Any]] = Field(
+        default={}, description="condition -> {n_epochs, batch_size, learning_rate_multiplier}"
+    )
 
     backend_name: ClassVar[str] = "openai"
 
