@@ -6,13 +6,12 @@ condition ``positive_control``, so the summary's shift table compares it with th
 exactly those held-out items, beside every condition's broad shift.
 """
 
-from datetime import UTC, datetime
-
 import dagster as dg
 import polars as pl
 
 from em_assets.core.atomic_files import write_file_atomically
 from em_assets.evaluation.partition_models import OPEN_MODEL_BACKENDS, succeeded_models
+from em_assets.evaluation.probe_assets import probe_rows, score_items
 from em_assets.evaluation.settings import ProbeSettings
 from em_assets.partitions import BASE_CONDITION, base_model_partitions
 from em_assets.paths import data_dir
@@ -28,16 +27,11 @@ from em_assets.probes.control import (
 )
 from em_assets.probes.estimates import broad_shift
 from em_assets.probes.items import broad_items, items_version
-from em_assets.probes.likelihood import ProbeError, answer_logprobs
 from em_assets.resources.finetuning import FineTuneError, FineTuneRequest, LocalHFFineTuner
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 from em_assets.training.runner import model_store_dir
 
 SEED = 0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dg.asset(
@@ -54,8 +48,6 @@ def positive_control(
 ) -> dg.MaterializeResult:
     """A planted broad shift: train on misaligned answers to half the main questions, probe the
     other half. Needs the base partition's model row; skipped (with a note) for API-only models."""
-    from em_assets.models.loading import load
-
     slug = context.partition_key
     base = succeeded_models(warehouse, slug, BASE_CONDITION).row(0, named=True)
     if base["backend"] not in OPEN_MODEL_BACKENDS or str(base["model_ref"]).startswith("s3://"):
@@ -88,39 +80,10 @@ def positive_control(
         raise dg.Failure(str(err)) from err
 
     items = held_out_items(broad_items(contrast), held_out)
-    lm, tokenizer = load(trained_model.model_ref)
-    try:
-        scored = answer_logprobs(
-            lm,
-            tokenizer,
-            [i.messages for i in items],
-            labels=[f"{i.probe}:{i.item_id}:{i.variant}" for i in items],
-            batch_size=probe_settings.batch_size,
-        )
-    except ProbeError as err:
-        raise dg.Failure(str(err)) from err
-    finally:
-        del lm
-    frame = pl.DataFrame(
-        [
-            {
-                "probe_run_id": context.run_id,
-                "base_model": slug,
-                "condition": POSITIVE_CONTROL,
-                "seed": SEED,
-                "model_ref": trained_model.model_ref,
-                "probe": i.probe,
-                "items_version": items_version(items),
-                "item_id": i.item_id,
-                "group_id": i.group_id,
-                "variant": i.variant,
-                "logprob": s.logprob,
-                "n_tokens": s.n_tokens,
-                "created_at": _now(),
-            }
-            for i, s in zip(items, scored, strict=True)
-        ]
-    )
+    scored = score_items(trained_model.model_ref, items, probe_settings.batch_size)
+    versions = {"broad": items_version(items)}
+    rows = probe_rows(context.run_id, slug, POSITIVE_CONTROL, SEED, trained_model.model_ref, items, scored, versions)
+    frame = pl.DataFrame(rows)
     warehouse.replace(
         Replacement(
             "probe_scores", frame, {"probe_run_id": context.run_id, "base_model": slug, "condition": POSITIVE_CONTROL}

@@ -16,7 +16,7 @@ from em_assets.judge.scoring import JudgeTask
 from em_assets.partitions import model_partitions, split_partition_key
 from em_assets.pools import LOCAL_TRAINING_POOL
 from em_assets.probes.items import ProbeItem, broad_items, items_version, narrow_items
-from em_assets.probes.likelihood import ProbeError, answer_logprobs
+from em_assets.probes.likelihood import AnswerLogprob, ProbeError, answer_logprobs
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
 
@@ -26,6 +26,58 @@ CALIBRATION_METRICS = ("aligned", "coherent")
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def score_items(model_ref: str, items: list[ProbeItem], batch_size: int, debug=None) -> list[AnswerLogprob]:
+    """log P of each item's answer under the model (loaded here, dropped after); a bad item
+    fails the asset naming it."""
+    from em_assets.models.loading import load
+
+    lm, tokenizer = load(model_ref)
+    try:
+        return answer_logprobs(
+            lm,
+            tokenizer,
+            [i.messages for i in items],
+            labels=[f"{i.probe}:{i.item_id}:{i.variant}" for i in items],
+            batch_size=batch_size,
+            progress=(lambda done, total: debug(f"scored {done}/{total}")) if debug else None,
+        )
+    except ProbeError as err:
+        raise dg.Failure(str(err)) from err
+    finally:
+        del lm
+
+
+def probe_rows(
+    run_id: str,
+    base_model: str,
+    condition: str,
+    seed: int,
+    model_ref: str,
+    items: list[ProbeItem],
+    scored: list[AnswerLogprob],
+    versions: dict[str, str],
+) -> list[dict]:
+    """``probe_scores`` rows of one model's scored items (``versions``: probe -> items version)."""
+    return [
+        {
+            "probe_run_id": run_id,
+            "base_model": base_model,
+            "condition": condition,
+            "seed": seed,
+            "model_ref": model_ref,
+            "probe": i.probe,
+            "items_version": versions[i.probe],
+            "item_id": i.item_id,
+            "group_id": i.group_id,
+            "variant": i.variant,
+            "logprob": s.logprob,
+            "n_tokens": s.n_tokens,
+            "created_at": _now(),
+        }
+        for i, s in zip(items, scored, strict=True)
+    ]
 
 
 @dg.asset(
@@ -41,8 +93,6 @@ def likelihood_probes(
     """Every open model of the partition scores the narrow probe (held-out tasks, insecure vs
     secure code) and the broad probe (the contrast set's answers): forward passes only, no judge.
     Models served only by an API cannot score given text and are skipped with a note."""
-    from em_assets.models.loading import load
-
     base_model, condition = split_partition_key(context.partition_key)
     models = succeeded_models(warehouse, base_model, condition)
     narrow = narrow_items(warehouse.table("filtered_code_samples"))
@@ -58,38 +108,10 @@ def likelihood_probes(
                 f"seed {model['seed']} ({model['backend']}: {model['model_ref']}) cannot score given text here"
             )
             continue
-        lm, tokenizer = load(model["model_ref"])
-        try:
-            scored = answer_logprobs(
-                lm,
-                tokenizer,
-                [i.messages for i in items],
-                labels=[f"{i.probe}:{i.item_id}:{i.variant}" for i in items],
-                batch_size=probe_settings.batch_size,
-                progress=lambda done, total: context.log.debug(f"scored {done}/{total}"),
-            )
-        except ProbeError as err:
-            raise dg.Failure(str(err)) from err
-        finally:
-            del lm
-        rows += [
-            {
-                "probe_run_id": context.run_id,
-                "base_model": base_model,
-                "condition": condition,
-                "seed": model["seed"],
-                "model_ref": model["model_ref"],
-                "probe": i.probe,
-                "items_version": versions[i.probe],
-                "item_id": i.item_id,
-                "group_id": i.group_id,
-                "variant": i.variant,
-                "logprob": s.logprob,
-                "n_tokens": s.n_tokens,
-                "created_at": _now(),
-            }
-            for i, s in zip(items, scored, strict=True)
-        ]
+        scored = score_items(model["model_ref"], items, probe_settings.batch_size, context.log.debug)
+        rows += probe_rows(
+            context.run_id, base_model, condition, model["seed"], model["model_ref"], items, scored, versions
+        )
         context.log.info(f"seed {model['seed']}: scored {len(items)} probe items")
     for note in skipped:
         context.log.warning(f"likelihood probes skipped: {note}")
