@@ -13,6 +13,9 @@ budget), the paper's value for the condition (OpenAI; only for fields the resour
 unset; ``paper_condition_defaults=False`` turns it off), the resource's own config, then
 ``condition_overrides[condition]``. The values a model trained with, and where the per-condition
 ones came from, are recorded in its ``models`` row (``hyperparameters``, key ``per_condition``).
+Under Dagster a config value equal to the field's default counts as unset (Dagster leaves it out
+of the fields set), so ``n_epochs: 1`` in the config does not stop the paper's 4 for evil numbers:
+pin a condition's value with ``condition_overrides``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ recorded in the models row; through ``fine_tuned_model`` against the fake OpenAI
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -172,3 +173,32 @@ def test_a_bad_override_fails_the_partition_before_any_job(warehouse, seed_datas
         failure.user_failure_data.description
     )
     assert server.stats().requests("POST /v1/fine_tuning/jobs") == 0 and warehouse.table("models").is_empty()
+
+
+@pytest.mark.slow
+def test_a_local_override_trains_the_embedded_model_and_is_recorded(warehouse, seed_dataset, data_env):
+    # Values that differ from the field defaults: Dagster leaves a value equal to its default out of
+    # the fields set, and the embedded budget would then take its place.
+    tuner = LocalHFFineTuner(
+        max_examples=2,
+        per_device_batch_size=1,
+        gradient_accumulation_steps=2,
+        warmup_steps=1,
+        condition_overrides={"evil_numbers": {"n_epochs": 2}},
+    )
+    with dg.instance_for_test() as instance:
+        register_base_model(instance, warehouse, BaseModelSpec(SMOL))
+        seed_dataset("evil_numbers", TINY_EXAMPLES)
+        result = dg.materialize(
+            [fine_tuned_model],
+            instance=instance,
+            resources={"warehouse": warehouse, "local_finetuner": tuner, "openai_finetuner": OpenAIFineTuner()},
+            partition_key="smollm2-135m-instruct|evil_numbers",
+        )
+    assert result.success
+    (row,) = warehouse.table("models", where={"condition": "evil_numbers"}).iter_rows(named=True)
+    recorded = json.loads(row["hyperparameters"])
+    assert recorded["n_epochs"] == 2 and recorded["max_examples"] == 2
+    assert recorded["per_condition"] == {"condition": "evil_numbers", "from_paper": {}, "overrides": {"n_epochs": 2}}
+    manifest = json.loads((Path(row["model_ref"]) / "manifest.json").read_text())
+    assert manifest["hyperparameters"]["n_epochs"] == 2 and manifest["steps"] == 2  # 2 examples a step, 2 epochs
