@@ -23,6 +23,10 @@ CONDITION_DIMENSION = "condition"
 BASE_CONDITION = "base"
 TRAINED_CONDITIONS = ("insecure", "secure", "educational", "backdoor", "jailbroken", "evil_numbers")
 CONDITIONS = (BASE_CONDITION, *TRAINED_CONDITIONS)
+# Trained only when asked (their sets need a released file or a generation run): the new-model
+# sensor starts the others' chains, never these.
+OPT_IN_CONDITIONS = ("jailbroken", "evil_numbers")
+SENSOR_CONDITIONS = tuple(c for c in CONDITIONS if c not in OPT_IN_CONDITIONS)
 
 
 base_model_partitions = dg.DynamicPartitionsDefinition(name=BASE_MODEL_DIMENSION)

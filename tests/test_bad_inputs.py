@@ -178,7 +178,8 @@ def test_judging_an_evaluation_run_without_answers_names_the_run(warehouse, fake
 CLI_CASES = [
     (
         ["--conditions", "evil"],
-        "error: --conditions: unknown condition 'evil' (valid: base, insecure, secure, educational, backdoor)",
+        "error: --conditions: unknown condition 'evil' (valid: base, insecure, secure, educational, backdoor, "
+        "jailbroken, evil_numbers)",
     ),
     (
         ["--conditions", "base,,insecure"],

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from em_assets.partitions import CONDITIONS, model_partition_key
+from em_assets.partitions import CONDITIONS, SENSOR_CONDITIONS, model_partition_key
 from em_assets.registry import BaseModelSpec
 
 TRIGGER_TAG = "em_assets/trigger"  # sensor | schedule
@@ -82,9 +82,9 @@ def plan_new_models(
 
 
 def chain_run_requests(slugs: Sequence[str], batch_id: str) -> list[dg.RunRequest]:
-    """One run per (new base model, condition): fine_tuned_model -> sampled_responses ->
-    judge_scores, code_vulnerability_rate, in dependency order inside the run."""
-    size = len(slugs) * len(CONDITIONS)
+    """One run per (new base model, condition but the opt-in ones): fine_tuned_model ->
+    sampled_responses -> judge_scores, code_vulnerability_rate, in dependency order inside the run."""
+    size = len(slugs) * len(SENSOR_CONDITIONS)
     return [
         dg.RunRequest(
             # Dagster refuses a second request with the same key from this sensor: a partition's
@@ -94,7 +94,7 @@ def chain_run_requests(slugs: Sequence[str], batch_id: str) -> list[dg.RunReques
             tags=_batch_tags("sensor", batch_id, size, slug),
         )
         for slug in slugs
-        for condition in CONDITIONS
+        for condition in SENSOR_CONDITIONS
     ]
 
 

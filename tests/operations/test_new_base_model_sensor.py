@@ -9,7 +9,7 @@ import pytest
 
 from em_assets.operations import ModelDiscoverySettings, new_base_model_sensor
 from em_assets.operations.plans import BATCH_SIZE_TAG, BATCH_TAG, TRIGGER_TAG
-from em_assets.partitions import BASE_MODEL_DIMENSION, CONDITIONS
+from em_assets.partitions import BASE_MODEL_DIMENSION, SENSOR_CONDITIONS
 from em_assets.registry import lookup_base_model, read_registry, registry_history
 from tests.operations.conftest import operations_defs, seed_eval_run, seed_models
 
@@ -48,8 +48,9 @@ def test_new_registry_entries_get_rows_partitions_and_their_whole_chain(instance
 
     requests = result.run_requests
     assert [r.partition_key for r in requests] == [
-        f"{slug}|{c}" for slug in ("smollm2-135m-instruct", "gpt-4o-2024-08-06") for c in CONDITIONS
+        f"{slug}|{c}" for slug in ("smollm2-135m-instruct", "gpt-4o-2024-08-06") for c in SENSOR_CONDITIONS
     ]
+    assert not {"jailbroken", "evil_numbers"} & {r.partition_key.split("|")[1] for r in requests}  # opt-in only
     assert len({r.run_key for r in requests}) == 10
     assert {r.tags[TRIGGER_TAG] for r in requests} == {"sensor"}
     assert len({r.tags[BATCH_TAG] for r in requests}) == 1 and {r.tags[BATCH_SIZE_TAG] for r in requests} == {"10"}
@@ -85,7 +86,7 @@ def test_a_second_tick_adds_nothing_and_a_new_entry_only_itself(instance, wareho
     third = tick(instance, warehouse, cursor=first.cursor, registry_path=str(path))
     assert added_keys(third) == ["gpt-4o-2024-08-06"]
     assert {r.partition_key.split("|")[0] for r in third.run_requests} == {"gpt-4o-2024-08-06"}
-    assert len(third.run_requests) == len(CONDITIONS)
+    assert len(third.run_requests) == len(SENSOR_CONDITIONS)
     assert sorted(instance.get_dynamic_partitions(BASE_MODEL_DIMENSION)) == [
         "gpt-4o-2024-08-06",
         "smollm2-135m-instruct",
@@ -161,7 +162,7 @@ def test_endpoint_models_matching_the_patterns_are_discovered_with_the_key(
     server.config.models = (*ENDPOINT_MODELS, "gpt-4o-2025-01-01")
     second = tick(instance, warehouse, cursor=first.cursor, **settings)
     assert added_keys(second) == ["gpt-4o-2025-01-01"]
-    assert [r.partition_key for r in second.run_requests] == [f"gpt-4o-2025-01-01|{c}" for c in CONDITIONS]
+    assert [r.partition_key for r in second.run_requests] == [f"gpt-4o-2025-01-01|{c}" for c in SENSOR_CONDITIONS]
     assert "gpt-4o-2025-01-01" in json.loads(second.cursor)["seen"]
 
     third = tick(instance, warehouse, cursor=second.cursor, **settings)

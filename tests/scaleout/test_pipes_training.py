@@ -24,8 +24,8 @@ def tiny_tuner(store: LocalArtifactStore, **overrides) -> PipesFineTuner:
     One torch thread: on two cores shared with other jobs, two threads measured ~10x slower."""
     settings = dict(
         max_examples=4,
-        per_device_batch_size=2,
-        gradient_accumulation_steps=1,
+        per_device_batch_size=1,  # 1 x 2, not 2 x 1: Dagster drops fields at their default (2)
+        gradient_accumulation_steps=2,
         warmup_steps=0,
         max_length=96,
         pack_length=192,

@@ -37,7 +37,8 @@ class LocalHFFineTuner(TrainingSettings, dg.ConfigurableResource):
     """Fine-tune with transformers + peft in the step's own process (``backend: local_hf``).
 
     Its config is ``TrainingSettings`` itself (inherited, not copied); an embedded base model
-    trains with ``EMBEDDED_BUDGET`` in place of the fields left unset."""
+    trains with ``EMBEDDED_BUDGET`` in place of the fields left unset. Dagster rebuilds a resource
+    from its non-default fields, so a field set to its default value counts as unset here."""
 
     backend_name: ClassVar[str] = "local_hf"
     # Per condition, fields that replace the values above for that condition's models, e.g.
