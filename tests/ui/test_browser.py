@@ -5,7 +5,8 @@ A real ``dagster dev`` (webserver + daemon) runs on 127.0.0.1 against a temp DAG
 the project's dagster.yaml and ``EM_PROFILE=smoke`` (tiny sizes). The data layer and registry
 are materialized first from the command line (``python -m em_assets run --data-only``, as the
 README says), then, in the browser: open the asset graph, filter it to the model chain, launch
-the chain for one partition (SmolLM2 x base) from the launch dialog, wait for the run's
+the chain for one partition (SmolLM2 x base) from the launch dialog (after confirming Dagster's note
+that the opt-in sets, jailbroken and evil numbers, are not materialized), wait for the run's
 success, materialize ``summary`` from its page, and find the plot and the cost metadata on it.
 Screenshots of every step go to ``EM_UI_SCREENSHOTS`` (default ``data/ui_screenshots``).
 """
@@ -215,6 +216,14 @@ def test_a_new_user_materializes_a_partition_and_finds_the_report(dagster_ui, br
     time.sleep(2)
     page.shot("model_chain")
     page.click_button("Materialize all")
+    # fine_tuned_model reads every condition's set; the opt-in ones (jailbroken, evil numbers) are
+    # not in the data layer a default run builds, so Dagster asks first, naming exactly those two.
+    page.wait_text("Are you sure?")
+    page.shot("unmaterialized_upstreams")
+    dialog = page.body()
+    shown = dialog[dialog.index("Are you sure?") : dialog.index("Confirm")]
+    assert sorted(n for n in shown.split() if n.endswith("_dataset")) == ["evil_numbers_dataset", "jailbroken_dataset"]
+    page.click_button("Confirm")
     page.wait_text("Launch runs to materialize 5 assets")  # fine-tune, sample, judge, code check, probes
 
     # 3. One partition: SmolLM2 x base.
