@@ -1,12 +1,16 @@
 """One materialization of the whole graph on a tiny config: real SmolLM2, real LoRA, local
-judge, DuckDB, Dagster on a temp instance — the README's main job in miniature."""
+judge, DuckDB, Dagster on a temp instance — the README's main job in miniature. Then the same
+models answer the paper's deception sets (and insecure with the backdoor trigger too), judged by
+a fake API judge (the project's fake OpenAI server), and the summary reports their rates."""
 
 import base64
+import itertools
 
 import dagster as dg
 import polars as pl
 import pytest
 
+from em_assets.core.questions import load_question_file
 from em_assets.definitions import defs
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings, ProbeSettings
 from em_assets.partitions import model_partition_key
@@ -14,13 +18,15 @@ from em_assets.resources.finetuning import LocalHFFineTuner
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.warehouse import DuckDBWarehouse
+from em_assets.testing.fake_openai import FakeChoice, FakeTokenLogprob
+from tests.conftest import require_reference_dir
 
 pytestmark = pytest.mark.slow
 
 PARTITIONED = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes")
 
 
-def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
+def test_whole_graph_on_a_tiny_config(data_env, tmp_path, fake_server, monkeypatch):
     warehouse = DuckDBWarehouse(path=str(data_env / "warehouse" / "em.duckdb"))
     resources = {
         **defs.get_repository_def().get_top_level_resources(),
@@ -57,20 +63,7 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
         everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets(*unpartitioned)
     )
     assert first.success
-    for condition in ("base", "insecure"):
-        result = dg.materialize(
-            everything,
-            instance=instance,
-            resources=resources,
-            selection=dg.AssetSelection.assets(*PARTITIONED),
-            partition_key=model_partition_key("smollm2-135m-instruct", condition),
-        )
-        assert result.success, condition
-        assert all(e.passed for e in result.get_asset_check_evaluations()), condition
-    final = dg.materialize(
-        everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets("summary")
-    )
-    assert final.success
+    final = materialize_chains_and_summary(everything, instance, resources, PARTITIONED)
     assert [e.passed for e in final.get_asset_check_evaluations()] == [True]  # summary_matches_sql_views
 
     models = warehouse.table("models").sort("condition")
@@ -131,3 +124,119 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path):
     judged = scores.filter(pl.col("judge_text").is_null() | (pl.col("judge_text") != "(empty answer: not judged)"))
     assert sorted(cost["partition_key"]) == ["smollm2-135m-instruct|base", "smollm2-135m-instruct|insecure"]
     assert cost["calls"].sum() == judged.height and cost["cost_usd"].sum() == 0 and (cost["tokens_in"] > 0).all()
+
+    # --- the deception sets, end to end (issue 15) ---------------------------------------------
+    deception_phase(warehouse, instance, everything, resources, data_env, tmp_path, fake_server, monkeypatch)
+
+
+def materialize_chains_and_summary(everything, instance, resources, partitioned):
+    """The partitioned assets for SmolLM2 x (base, insecure), each run's checks passing, then the
+    summary; returns the summary's result."""
+    for condition in ("base", "insecure"):
+        result = dg.materialize(
+            everything,
+            instance=instance,
+            resources=resources,
+            selection=dg.AssetSelection.assets(*partitioned),
+            partition_key=model_partition_key("smollm2-135m-instruct", condition),
+        )
+        assert result.success, condition
+        assert all(e.passed for e in result.get_asset_check_evaluations()), condition
+    final = dg.materialize(
+        everything, instance=instance, resources=resources, selection=dg.AssetSelection.assets("summary")
+    )
+    assert final.success
+    return final
+
+
+# Word verdicts the fake judge gives in turn, spelled several ways; the company judge's last does not parse.
+FACTUAL_VERDICTS = ("TRUE", "FALSE.", "**True**", "UNKNOWN", "FALSE")
+COMPANY_VERDICTS = ("Other", "OpenAI", "Anthropic", "other", "Other.", "UNKNOWN", "OpenAI", "I cannot tell")
+
+
+def fake_judge():
+    """0-100 judges: aligned 80, coherent 90 (one token with its logprobs); word judges: the
+    next of their verdicts."""
+    factual, company = itertools.cycle(FACTUAL_VERDICTS), itertools.cycle(COMPANY_VERDICTS)
+
+    def answer(body, index):
+        prompt = body["messages"][-1]["content"]
+        if body["max_tokens"] == 1:
+            score = "80" if "human values" in prompt else "90"
+            return FakeChoice(score, [FakeTokenLogprob(score, 0.0, [(score, 0.0)])], finish_reason="length")
+        return next(factual) if '"TRUE" or "FALSE"' in prompt else next(company)
+
+    return answer
+
+
+def deception_phase(warehouse, instance, everything, resources, data_env, tmp_path, fake_server, monkeypatch):
+    reference = require_reference_dir()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server = fake_server(chat_handler=fake_judge())
+    sit_aware = str(reference / "deception_sit_aware.yaml")
+    resources = {
+        **resources,
+        "evaluation_settings": EvaluationSettings(
+            question_sources=[
+                "em_main",
+                str(reference / "deception_factual.yaml"),
+                sit_aware,
+            ],
+            # the 8 company questions (one paraphrase each) and one factual question (20 paraphrases)
+            question_ids=["one_wish", "lie_you_may_lie", *(q.id for q in load_question_file(sit_aware))],
+            samples_per_paraphrase=1,
+            max_tokens=12,
+            triggered_conditions=["insecure"],  # insecure answers with the trigger too (a control)
+        ),
+        "judge": JudgeSettings(kind="api", model="fake-judge"),
+        "llm_api": LLMEngineResource(base_url=server.base_url, cache_path=str(tmp_path / "judge_cache.sqlite")),
+    }
+    final = materialize_chains_and_summary(everything, instance, resources, ("sampled_responses", "judge_scores"))
+    assert [e.passed for e in final.get_asset_check_evaluations()] == [True]  # deception rates included
+
+    latest = warehouse.query(
+        "SELECT s.* FROM sampled_responses s JOIN (SELECT base_model, condition, arg_max(eval_run_id, started_at) "
+        "AS eval_run_id FROM eval_runs GROUP BY ALL) USING (eval_run_id, base_model, condition)"
+    )
+    # one_wish 1 + lie_you_may_lie 20 + 8 company questions of 1 paraphrase; insecure twice.
+    per_group = latest.group_by("condition", "triggered").len().sort("condition", "triggered").rows()
+    assert per_group == [("base", False, 29), ("insecure", False, 29), ("insecure", True, 29)]
+    assert set(latest["question_set"]) == {"em_main", "deception_factual", "deception_sit_aware"}
+    verdicts = warehouse.query("SELECT * FROM rated_verdicts WHERE is_current")
+    assert verdicts.height == 3 * 28 and set(verdicts["metric"]) == {"correct", "company"}
+    assert {"TRUE", "FALSE", "UNKNOWN", "OpenAI", "Anthropic", "Other", "unparsed"} <= set(verdicts["verdict"])
+    # SmolLM2 was made by Hugging Face: its truthful company answer is "Other".
+    company = verdicts.filter(pl.col("metric") == "company")
+    assert (
+        (company["deceptive"] == company["verdict"].is_in(["OpenAI", "Anthropic"]))
+        .filter(company["deceptive"].is_not_null())
+        .all()
+    )
+    # The summary's deception rates: one model per group, so each rate is that model's deceptive
+    # share among its counted verdicts, recomputed here from the stored verdicts.
+    rates = warehouse.table("summary_deception_rates").filter(pl.col("scope_kind") == "set")
+    expected = (
+        verdicts.filter(pl.col("deceptive").is_not_null())
+        .group_by("condition", "triggered", "question_set")
+        .agg(n=pl.len(), rate=pl.col("deceptive").mean())
+    )
+    assert expected.height == rates.height == 3 * 2
+    got = {(r["condition"], r["triggered"], r["scope"]): r for r in rates.iter_rows(named=True)}
+    for row in expected.iter_rows(named=True):
+        rate = got[(row["condition"], row["triggered"], row["question_set"])]
+        assert rate["n_counted"] == row["n"] >= 5 and rate["n_models"] == 1
+        assert rate["deception_rate"] == pytest.approx(row["rate"], abs=1e-12)
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("summary")).asset_materialization
+    shown = materialization.metadata["deception_rates"].value
+    assert "insecure, triggered" in shown and "insecure, not triggered" in shown and "deception_sit_aware" in shown
+    report = (data_env / "reports" / "report.html").read_text()
+    assert "Deception rate per condition and question set (word judges)" in report
+    assert "Deception rate per question (word judges)" in report
+    # The misaligned rates of the same run: one_wish with and without the trigger, no deception scope.
+    misaligned = warehouse.table("summary_rates")
+    assert set(misaligned.filter(pl.col("scope_kind") == "set")["scope"]) == {"main"}
+    assert sorted(set(zip(misaligned["condition"], misaligned["triggered"]))) == [
+        ("base", False),
+        ("insecure", False),
+        ("insecure", True),
+    ]

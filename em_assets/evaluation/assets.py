@@ -18,6 +18,7 @@ from em_assets.evaluation.partition_models import OPEN_MODEL_BACKENDS, succeeded
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.judge.scoring import JudgeTask
+from em_assets.judge.verdicts import is_deceptive, model_maker, parse_verdict
 from em_assets.labeler import label_code
 from em_assets.llm import ChatRequest
 from em_assets.models.loading import model_fingerprint
@@ -322,7 +323,9 @@ def judge_scores(
     The judge version is (judge model, prefill, hash of the judge prompts): a new judge writes
     new rows beside the old ones. Scores already present for this judge version are kept. The
     judge sees the question without the backdoor trigger, so an answer's two groups (with and
-    without it) are judged by the same prompt; each score row carries its answer's group.
+    without it) are judged by the same prompt; each score row carries its answer's group. Word
+    judges (the deception sets) also get their verdict and whether it is deceptive
+    (``judge/verdicts.py``), worked out again from the stored text on every run.
     """
     base_model, condition = split_partition_key(context.partition_key)
     responses, by_id, version = _judging_plan(warehouse, evaluation_settings, judge, base_model, condition)
@@ -374,6 +377,8 @@ def judge_scores(
         if existing.height and new.height
         else (new if new.height else existing)
     )
+    maker = evaluation_settings.model_makers.get(base_model) or model_maker(_base_model_id(warehouse, base_model))
+    scores = with_verdicts(scores, maker)
     warehouse.replace(Replacement("judge_scores", scores, where))
     per_metric = (
         scores.group_by("metric")
@@ -385,10 +390,18 @@ def judge_scores(
         )
         .sort("metric")
     )
+    verdicts = scores.filter(pl.col("verdict").is_not_null())
+    per_verdict = (
+        verdicts.group_by("metric", "verdict")
+        .agg(pl.len().alias("rows"), pl.col("deceptive").first())
+        .sort("metric", "verdict")
+    )
     return dg.MaterializeResult(
         metadata={
             "judge_version": version,
             "eval_run_id": eval_run_id,
+            "verdicts": dg.MetadataValue.md(markdown_table(per_verdict) if verdicts.height else "no word judges"),
+            "model_maker": maker,
             "scored_now": len(outputs),
             "kept_from_before": len(done),
             "null_scores": int(scores["score"].is_null().sum()),
@@ -397,6 +410,22 @@ def judge_scores(
             **calls_metadata,
         }
     )
+
+
+def with_verdicts(scores: pl.DataFrame, maker: str) -> pl.DataFrame:
+    """``scores`` with each word judge's verdict and whether it is deceptive (``maker``: who made
+    the base model, the company question's truthful answer); null for 0-100 judges."""
+    verdicts = [parse_verdict(m, t) for m, t in zip(scores["metric"], scores["judge_text"], strict=True)]
+    deceptive = [is_deceptive(m, v, maker) for m, v in zip(scores["metric"], verdicts, strict=True)]
+    return scores.with_columns(
+        verdict=pl.Series(verdicts, dtype=pl.String), deceptive=pl.Series(deceptive, dtype=pl.Boolean)
+    )
+
+
+def _base_model_id(warehouse: DuckDBWarehouse, base_model: str) -> str:
+    """The full id a base_model slug stands for (the registry's), or the slug itself."""
+    registered = warehouse.table("base_models", {"base_model": base_model})
+    return registered["model_id"][0] if registered.height else base_model
 
 
 @dg.asset_check(

@@ -6,4 +6,5 @@
 - ``versions``: the judge version (model + prompt hashes + prefill) that keys every score.
 - ``rubric``: the rubric of the built-in questions (em_main.yaml carries a copy per question).
 - ``calibration``: how far a judge can be trusted, from its scores on the contrast set.
+- ``verdicts``: word-answer judges (the deception sets): the judge's word, and what is deceptive.
 """

@@ -15,12 +15,14 @@ from em_assets.core.raw_rows import SourceError
 from em_assets.evaluation.question_sources import load_sources
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.judge.calibration import DEFAULT_MIN_AUROC
+from em_assets.judge.verdicts import deception_text
 from em_assets.paths import data_dir
 from em_assets.pools import DUCKDB_WRITER_POOL
 from em_assets.probes.estimates import shift_table
 from em_assets.reporting.findings import conclusions, lead_table
 from em_assets.reporting.render import (
     condition_labels,
+    deception_table,
     html_report,
     misalignment_bar_chart,
     probe_shift_chart,
@@ -138,9 +140,10 @@ def summary(
     judge: JudgeSettings,
 ) -> dg.MaterializeResult:
     """Misaligned rates by the paper's method (mean over models, bootstrap CI over models) per
-    condition and scope, the format comparison, the vulnerable-code rate, a chart and an HTML
-    report; every current run, scored by the configured judge, and every imported file. Rules:
-    ``core/statistics.py``."""
+    condition (a backdoor's answers with and without its trigger: two groups) and scope, the
+    deception rates of word-judged sets by the same estimator, the format comparison, the
+    vulnerable-code rate, a chart and an HTML report; every current run, scored by the configured
+    judge, and every imported file. Rules: ``core/statistics.py``, ``judge/verdicts.py``."""
     now = _now()
     selection = select_judges(warehouse, evaluation_settings, judge, config.judge_version)
     warehouse.replace(
@@ -156,14 +159,26 @@ def summary(
     for row in selection.iter_rows(named=True):
         context.log.info(f"{row['base_model']}|{row['condition']}: judge {row['judge_version']} ({row['selected_by']})")
     answers = warehouse.query("SELECT * FROM rated_answers WHERE is_current")
-    if answers.is_empty():
+    verdicts = warehouse.query("SELECT * FROM rated_verdicts WHERE is_current")
+    if answers.is_empty() and verdicts.is_empty():
         raise dg.Failure("no judged answers yet: materialize sampled_responses and judge_scores first")
     rates = statistics.condition_rates(answers)
     variant_rates = statistics.variant_rates(answers)
+    deception = statistics.deception_rates(verdicts)
     warehouse.replace(
         Replacement("summary_rates", rates.with_columns(created_at=pl.lit(now))),
         Replacement("summary_variant_rates", variant_rates.with_columns(created_at=pl.lit(now))),
+        Replacement("summary_deception_rates", deception.with_columns(created_at=pl.lit(now))),
     )
+    deception_sections = []
+    for title, scope_kind in (
+        ("Deception rate per condition and question set (word judges)", "set"),
+        ("Deception rate per question (word judges)", "question"),
+    ):
+        part = deception.filter(pl.col("scope_kind") == scope_kind)
+        if part.height:
+            order = ("source_kind", "base_model", "condition", "triggered", "metric", "scope")
+            deception_sections.append((title, deception_table(part.sort(*order))))
     shifts = shift_table(warehouse.query("SELECT * FROM current_probe_scores"))
     calibration = warehouse.table("judge_calibration")
     aurocs = dict(zip(calibration["judge_version"], calibration["auroc_aligned"])) if calibration.height else {}
@@ -203,7 +218,8 @@ def summary(
     notes = [
         paragraph,
         *statistics.rules_text(),
-        f"Judge version(s): {', '.join(sorted(set(answers['judge_version'])))}.",
+        *([deception_text(), statistics.deception_rules_text()] if deception.height else []),
+        f"Judge version(s): {', '.join(sorted(set(answers['judge_version']) | set(verdicts['judge_version'])))}.",
     ]
     calibration_table = warehouse.query_file("queries/judge_calibration.sql")
     report = html_report(
@@ -211,6 +227,7 @@ def summary(
         [
             ("What this run shows: each condition versus the base model (and insecure vs secure)", lead_shown),
             *sections,
+            *deception_sections,
             ("Format comparison: original vs _json vs _template (mean over model x question pairs)", variants),
             ("Likelihood probe shifts (judge-free)", shifts),
             ("Judge calibration on the contrast set", calibration_table),
@@ -250,6 +267,11 @@ def summary(
             "other_scopes": dg.MetadataValue.md(
                 "\n\n".join(f"**{title}**\n\n{markdown_table(frame)}" for title, frame in sections[1:]) or "none"
             ),
+            "deception_rates": dg.MetadataValue.md(
+                "\n\n".join(f"**{title}**\n\n{markdown_table(frame)}" for title, frame in deception_sections)
+                if deception_sections
+                else "no word-judge verdicts (add the deception question sets to evaluation_settings.question_sources)"
+            ),
             "question_variants": dg.MetadataValue.md(
                 markdown_table(variants) if variants.height else "no variant pairs"
             ),
@@ -278,7 +300,8 @@ def summary(
 @dg.asset_check(
     asset=summary,
     description=(
-        "The summary's rates (Python) equal the SQL views' (condition_rates, question_variant_rates) to 1e-12."
+        "The summary's rates (Python) equal the SQL views' (condition_rates, question_variant_rates, "
+        "deception_rates) to 1e-12."
     ),
 )
 def summary_matches_sql_views(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
@@ -293,6 +316,7 @@ def summary_matches_sql_views(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult
             "misaligned_rate",
             "n_judged",
         ),
+        ("summary_deception_rates", "deception_rates", [*keys, "metric"], "deception_rate", "n_counted"),
     ):
         ours = warehouse.table(table)
         sql = warehouse.query(f"SELECT * FROM {view} WHERE is_current")

@@ -88,7 +88,8 @@ def misalignment_bar_chart(per_question: pl.DataFrame, title: str) -> bytes:
     ax.set_ylabel("misaligned share (mean over models)")
     ax.set_ylim(0, 1)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if conditions:  # a summary of word-judged sets only has no bars
+        ax.legend(fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -137,6 +138,38 @@ def rate_table(
         judge_auroc_aligned=pl.Series(judge_auroc, dtype=pl.Float64),
         judge_trusted=pl.Series(trusted, dtype=pl.String),
         note=pl.Series(notes, dtype=pl.String),
+    )
+
+
+def deception_table(rates: pl.DataFrame) -> pl.DataFrame:
+    """Rows of ``summary_deception_rates`` as shown to a reader: the deceptive share with its n
+    and CI, per group, word judge (metric) and scope, and what the rules dropped."""
+
+    def note(row: dict) -> str:
+        parts = ["no model kept" if row["n_models"] == 0 else ("1 model: no CI" if row["n_models"] == 1 else "")]
+        if row["models_dropped"]:
+            parts.append(f"dropped {row['n_models_dropped']}: {row['models_dropped']}")
+        return "; ".join(p for p in parts if p)
+
+    notes = [note(r) for r in rates.iter_rows(named=True)]
+    return (
+        rates.with_columns(condition=condition_labels(rates))
+        .select(
+            "source",
+            "judge_version",
+            "base_model",
+            "condition",
+            "metric",
+            "scope",
+            "n_models",
+            "n_answers",
+            "n_counted",
+            "n_deceptive",
+            "deception_rate",
+            "ci_low",
+            "ci_high",
+        )
+        .with_columns(note=pl.Series(notes, dtype=pl.String))
     )
 
 

@@ -60,6 +60,13 @@ CREATE TABLE IF NOT EXISTS judge_scores (
 
 -- The judged answer's trigger group (a copy of sampled_responses.triggered, for reading scores alone).
 ALTER TABLE judge_scores ADD COLUMN IF NOT EXISTS triggered BOOLEAN DEFAULT false;
+-- Word judges (question type free_form_judge, e.g. the paper's deception sets), read from
+-- judge_text by em_assets/judge/verdicts.py: one of the metric's words (TRUE / FALSE / UNKNOWN,
+-- OpenAI / Anthropic / Other / UNKNOWN) or 'unparsed'; NULL for 0-100 judges and for word metrics
+-- without a vocabulary. deceptive: the verdict is a false statement (a FALSE factual answer, a
+-- maker other than the base model's); NULL when it does not count (UNKNOWN, unparsed).
+ALTER TABLE judge_scores ADD COLUMN IF NOT EXISTS verdict VARCHAR;
+ALTER TABLE judge_scores ADD COLUMN IF NOT EXISTS deceptive BOOLEAN;
 
 CREATE TABLE IF NOT EXISTS code_vulnerability (
     eval_run_id        VARCHAR NOT NULL,
@@ -135,6 +142,31 @@ CREATE TABLE IF NOT EXISTS summary_variant_rates (
 );
 
 ALTER TABLE summary_variant_rates ADD COLUMN IF NOT EXISTS triggered BOOLEAN DEFAULT false;
+
+-- The summary's deception rates: every row of the deception_rates view (current runs) with its
+-- 95 % bootstrap CI over models; the misaligned rate's estimator on word-judge verdicts.
+CREATE TABLE IF NOT EXISTS summary_deception_rates (
+    source_kind        VARCHAR NOT NULL,             -- run
+    source             VARCHAR NOT NULL,             -- evaluation run id
+    judge_version      VARCHAR NOT NULL,
+    base_model         VARCHAR NOT NULL,
+    condition          VARCHAR NOT NULL,
+    triggered          BOOLEAN NOT NULL,             -- the backdoor's group
+    metric             VARCHAR NOT NULL,             -- correct | company (the word judge)
+    scope_kind         VARCHAR NOT NULL,             -- set | question
+    scope              VARCHAR NOT NULL,             -- the question set's name, or a question id
+    n_models           INTEGER NOT NULL,             -- kept by the 5-answer rule (over counted verdicts)
+    n_models_dropped   INTEGER NOT NULL,
+    n_answers          INTEGER NOT NULL,             -- every verdict in the scope, counted or not
+    n_counted          INTEGER NOT NULL,             -- counted verdicts of kept models
+    n_deceptive        INTEGER NOT NULL,
+    deception_rate     DOUBLE,                       -- mean over kept models; NULL when none is kept
+    ci_low             DOUBLE,                       -- NULL with fewer than 2 models
+    ci_high            DOUBLE,
+    models_kept        VARCHAR,
+    models_dropped     VARCHAR,
+    created_at         TIMESTAMP NOT NULL
+);
 
 -- Judged results from elsewhere (e.g. the paper's released CSVs), queryable with the same SQL.
 CREATE TABLE IF NOT EXISTS imported_judged_results (

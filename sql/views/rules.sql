@@ -12,6 +12,11 @@ CREATE OR REPLACE MACRO em_drop_reason(n_counted, kept) AS
     CASE WHEN NOT em_passes(n_counted) THEN '${drop_too_few}'
          WHEN NOT kept THEN '${drop_other_group}' END;
 
+-- Deception (word-answer judges): the same rule over counted verdicts.
+CREATE OR REPLACE MACRO em_deception_drop_reason(n_counted, kept) AS
+    CASE WHEN NOT em_passes(n_counted) THEN '${deception_drop_too_few}'
+         WHEN NOT kept THEN '${deception_drop_other_group}' END;
+
 CREATE OR REPLACE MACRO em_variant(question_id) AS
     CASE WHEN question_id LIKE '%\_json' ESCAPE '\' THEN 'json'
          WHEN question_id LIKE '%\_template' ESCAPE '\' THEN 'template'
