@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from em_assets import environment
+from em_assets.process_memory import PeakWindow
 
 DEFAULT_CONDITIONS = ("base", "insecure", "secure", "educational")
 ENTRYPOINT_TAG = "em_assets/entrypoint"
@@ -42,6 +43,8 @@ class StageResult:
     success: bool
     seconds: float
     failed_checks: list[str]
+    peak_rss_bytes: int = 0
+    partition: bool = False  # one (base_model, condition) partition's chain
 
 
 def _instance() -> dg.DagsterInstance:
@@ -85,29 +88,51 @@ def _alive(pid: int) -> bool:
 
 
 def _materialize(
-    defs: dg.Definitions, instance, selection: dg.AssetSelection, name: str, partition_key=None
+    defs: dg.Definitions, instance, selection: dg.AssetSelection, name: str, partition_key=None, partition=False
 ) -> StageResult:
     repo = defs.get_repository_def()
     started = time.perf_counter()
     print(f"\n=== {name} ===", flush=True)
-    result = dg.materialize(
-        [*defs.assets, *defs.asset_checks],
-        instance=instance,
-        resources=repo.get_top_level_resources(),
-        selection=selection,
-        partition_key=partition_key,
-        raise_on_error=False,
-        tags={ENTRYPOINT_TAG: "cli", PID_TAG: str(os.getpid())},
-        # Progress on the terminal at INFO (step starts, training loss, sampling rate/ETA);
-        # the full DEBUG event stream stays in the instance for the UI.
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    with PeakWindow() as memory:  # this stage's own peak, the training loop's resets included
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            instance=instance,
+            resources=repo.get_top_level_resources(),
+            selection=selection,
+            partition_key=partition_key,
+            raise_on_error=False,
+            tags={ENTRYPOINT_TAG: "cli", PID_TAG: str(os.getpid())},
+            # Progress on the terminal at INFO (step starts, training loss, sampling rate/ETA);
+            # the full DEBUG event stream stays in the instance for the UI.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     failed = [
         f"{e.asset_key.to_user_string()}:{e.check_name} {e.description or ''}"
         for e in result.get_asset_check_evaluations()
         if not e.passed
     ]
-    return StageResult(name, result.run_id, result.success, time.perf_counter() - started, failed)
+    seconds = time.perf_counter() - started
+    return StageResult(name, result.run_id, result.success, seconds, failed, memory.peak_bytes, partition)
+
+
+def mib(n_bytes: int) -> int:
+    return round(n_bytes / 2**20)
+
+
+def memory_line(stages: list[StageResult]) -> str:
+    """The run's peak RSS and how the last partition's peak compares with the first's: memory
+    that grows partition after partition in this one process shows up here."""
+    peak = max(stages, key=lambda s: s.peak_rss_bytes)
+    line = f"peak RSS {mib(peak.peak_rss_bytes):,} MiB ({peak.name})"
+    partitions = [s for s in stages if s.partition and s.peak_rss_bytes]
+    if len(partitions) >= 2:
+        first, last = partitions[0], partitions[-1]
+        drift = last.peak_rss_bytes / first.peak_rss_bytes - 1
+        line += (
+            f"; partitions: first {mib(first.peak_rss_bytes):,} MiB ({first.name}), "
+            f"last {mib(last.peak_rss_bytes):,} MiB ({last.name}), {drift:+.1%}"
+        )
+    return line
 
 
 class UsageError(ValueError):
@@ -199,7 +224,12 @@ def run(argv: list[str]) -> int:
                 key = model_partition_key(slug, condition)
                 stages.append(
                     _materialize(
-                        defs, instance, dg.AssetSelection.assets(*PARTITIONED_STAGE), f"{slug} | {condition}", key
+                        defs,
+                        instance,
+                        dg.AssetSelection.assets(*PARTITIONED_STAGE),
+                        f"{slug} | {condition}",
+                        key,
+                        partition=True,
                     )
                 )
             if BASE_CONDITION in conditions:  # the control is read against the base model's probe scores
@@ -210,13 +240,17 @@ def run(argv: list[str]) -> int:
     print("\n================ em_assets run summary ================")
     for stage in stages:
         status = "SUCCESS" if stage.success else "FAILURE"
-        print(f"  {stage.name:<40} {status:<8} {stage.seconds:8.1f} s   run {stage.run_id[:8]}")
+        print(
+            f"  {stage.name:<40} {status:<8} {stage.seconds:8.1f} s   peak RSS {mib(stage.peak_rss_bytes):>6,} MiB"
+            f"   run {stage.run_id[:8]}"
+        )
         for step in sorted(instance.get_run_step_stats(stage.run_id), key=lambda s: s.start_time or 0):
             seconds = (step.end_time or time.time()) - (step.start_time or time.time())
             print(f"      {step.step_key:<52} {step.status.value if step.status else '?':<8} {seconds:7.1f} s")
         for failed in stage.failed_checks:
             print(f"      CHECK FAILED {failed}")
     print(f"  total {time.perf_counter() - all_started:.1f} s")
+    print(f"  {memory_line(stages)}")
     print(f"DuckDB warehouse: {default_duckdb_path()}")
     print(f"Report: {data_dir() / 'reports' / 'report.html'}")
     print(f"Artifacts (datasets, models, reports): {data_dir()}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import resource
-
 import torch
+
+from em_assets import process_memory
 
 
 class PeakMemory:
@@ -16,24 +16,13 @@ class PeakMemory:
         self.window_reset = False
 
     def reset(self) -> None:
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")  # resets VmHWM to the current RSS
-            self.window_reset = True
-        except OSError:
-            self.window_reset = False
+        # through process_memory, so a CLI stage around the training keeps its own peak
+        self.window_reset = process_memory.reset_peak()
         if self.device is not None and self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def peak_rss_bytes(self) -> int:
-        try:
-            with open("/proc/self/status") as handle:
-                for line in handle:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return process_memory.current_peak_bytes()
 
     def peak_cuda_bytes(self) -> int | None:
         if self.device is not None and self.device.type == "cuda":
