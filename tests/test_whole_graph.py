@@ -20,6 +20,7 @@ from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.testing.fake_openai import FakeChoice, FakeTokenLogprob
 from tests.conftest import require_reference_dir
+from tests.golden import pinned as golden
 
 pytestmark = pytest.mark.slow
 
@@ -124,6 +125,10 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path, fake_server, monkeypat
     judged = scores.filter(pl.col("judge_text").is_null() | (pl.col("judge_text") != "(empty answer: not judged)"))
     assert sorted(cost["partition_key"]) == ["smollm2-135m-instruct|base", "smollm2-135m-instruct|insecure"]
     assert cost["calls"].sum() == judged.height and cost["cost_usd"].sum() == 0 and (cost["tokens_in"] > 0).all()
+
+    # The same numbers as before any speed work (tests/golden/pinned.py).
+    changed = golden.check(warehouse)
+    assert not changed, "\n".join(changed[:20])
 
     # --- the deception sets, end to end (issue 15) ---------------------------------------------
     deception_phase(warehouse, instance, everything, resources, data_env, tmp_path, fake_server, monkeypatch)
