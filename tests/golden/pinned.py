@@ -3,6 +3,7 @@ of the deterministic maths unchanged (issue 16). The seeded LoRA run, seeded sam
 judge's digit masses and the probes' log-probs are deterministic on one machine with a fixed
 thread count, so a change here means the numbers changed, not noise.
 
+The numerics stack (torch, transformers, peft, gguf) is pinned in pyproject.toml for this reason.
 Texts compare exactly, numbers within a tolerance far below any effect the job reports (losses
 1e-4, scores and log-probs 1e-3). After a change that is *meant* to move the numbers (new data,
 new defaults), rewrite the file and say why in the commit:
