@@ -26,6 +26,7 @@ import duckdb
 import polars as pl
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+from em_assets import environment
 from em_assets.core.statistics import sql_rules
 from em_assets.paths import SQL_DIR, default_duckdb_path, sql_file
 from em_assets.resources.lake import BACKENDS, LakeSpec, WarehouseConfigError, is_conflict, lake_dialect, split_macros
@@ -235,6 +236,23 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
 
 _LAKE_NAME = "lake"
+
+
+def lake_from_environment() -> DuckDBWarehouse | None:
+    """The DuckLake the environment names (outside Dagster: the SQL command, benches), or None
+    when the backend is the file."""
+    if environment.value("EM_WAREHOUSE_BACKEND") == "duckdb":
+        return None
+    warehouse = DuckDBWarehouse(
+        backend=environment.value("EM_WAREHOUSE_BACKEND"),
+        ducklake_catalog=environment.value("EM_DUCKLAKE_CATALOG"),
+        ducklake_catalog_password=environment.value("EM_DUCKLAKE_CATALOG_PASSWORD"),
+        ducklake_data_path=environment.value("EM_DUCKLAKE_DATA_PATH"),
+        s3_region=environment.value("AWS_REGION"),
+        s3_endpoint_url=environment.value("EM_S3_ENDPOINT_URL"),
+    )
+    warehouse.validate()
+    return warehouse
 
 
 def _apply_lake_schema(con: duckdb.DuckDBPyConnection, schema: str, digest: str) -> None:
