@@ -9,13 +9,22 @@ them from those packages with autoinstall off, so nothing is ever fetched from t
 Dialect: DuckLake has no PRIMARY KEY / UNIQUE constraints, no stored macros, and takes only
 literal column defaults. :func:`lake_dialect` rewrites ``sql/`` for it (constraints dropped, the
 boolean defaults ``false``/``true`` written as the literals ``'false'``/``'true'``), and the
-statistics macros become per-connection TEMP macros; tables, views and queries stay as written.
+statistics macros live in the process's in-memory database, on the search path after the lake;
+tables, views and queries stay as written.
+
+Loading the extensions and attaching costs about a second, so each process opens a lake once
+(:meth:`LakeSpec.shared`) and every warehouse connection is a cursor of it: its own connection
+and transactions, the same attached lake.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import re
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -23,6 +32,9 @@ from urllib.parse import unquote, urlsplit
 import duckdb
 
 LAKE = "lake"  # the name the lake is attached under (and USEd)
+_S3_SECRET_TTL_S = 600  # role credentials rotate hourly: refresh the S3 secret well before
+_SHARED: dict[tuple[int, str, str], tuple[duckdb.DuckDBPyConnection, float]] = {}
+_SHARED_LOCK = threading.Lock()
 BACKENDS = ("duckdb", "ducklake")
 
 _INLINE_KEY = re.compile(r"[ \t]+PRIMARY KEY(?=[ \t]*(,|--|\n))")
@@ -43,9 +55,8 @@ def lake_dialect(sql: str) -> str:
 
 
 def split_macros(sql: str) -> tuple[str, str]:
-    """(the ``CREATE OR REPLACE MACRO`` statements as TEMP macros, the rest of ``sql``)."""
-    macros = [m.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO", 1) for m in _MACRO.findall(sql)]
-    return "\n".join(macros), _MACRO.sub("", sql)
+    """(the ``CREATE OR REPLACE MACRO`` statements, the rest of ``sql``)."""
+    return "\n".join(_MACRO.findall(sql)), _MACRO.sub("", sql)
 
 
 def extension_directory() -> str:
@@ -138,6 +149,27 @@ class LakeSpec:
         for secret in self._secrets():
             text = text.replace(secret, "***")
         return text
+
+    def shared(self, macros: str) -> duckdb.DuckDBPyConnection:
+        """A new connection (cursor) to this process's one open instance of the lake, with
+        ``macros`` created once in the in-memory database and on the search path."""
+        secret_key = hashlib.sha256(f"{self.catalog}|{self.password}".encode()).hexdigest()
+        key = (os.getpid(), self.identity, secret_key)
+        with _SHARED_LOCK:
+            root, opened = _SHARED.get(key, (None, 0.0))
+            if root is None:
+                root = self.open()
+                root.execute("USE memory")
+                root.execute(macros)
+                root.execute(f"USE {LAKE}")
+                opened = time.monotonic()
+            elif self.is_s3 and time.monotonic() - opened > _S3_SECRET_TTL_S:
+                root.execute(self._s3_secret())
+                opened = time.monotonic()
+            _SHARED[key] = (root, opened)
+            con = root.cursor()
+        con.execute(f"USE {LAKE}; SET search_path = '{LAKE}.main,memory.main'")
+        return con
 
     def open(self) -> duckdb.DuckDBPyConnection:
         """A connection with the lake attached as ``lake`` and in use."""

@@ -69,7 +69,7 @@ _SCHEMA_STATE = "em_schema_state"
 
 
 def lake_schema() -> tuple[str, str, str]:
-    """For a DuckLake: (the statistics macros as TEMP macros, the rest of the schema, its sha256)."""
+    """For a DuckLake: (the statistics macros, the rest of the schema, its sha256)."""
     macros, rest = split_macros(lake_dialect(schema_statements()))
     return macros, rest, hashlib.sha256(rest.encode()).hexdigest()
 
@@ -140,18 +140,22 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 con.execute(schema_statements())
         try:
             yield con
+        except duckdb.Error as exc:
+            masked = self.lake.mask(str(exc)) if self.is_lake else str(exc)
+            if masked != str(exc):  # a catalog error that echoes the password
+                raise type(exc)(masked) from None
+            raise
         finally:
             con.close()
 
     def _open_lake(self) -> duckdb.DuckDBPyConnection:
-        """The lake with the macros in place and, once per process and schema, the schema applied
-        (in one transaction, recorded by its hash in ``em_schema_state``; concurrent first
-        connections retry on the commit conflict and then find it applied)."""
+        """A connection to the lake with the macros in place and, once per process and schema,
+        the schema applied (in one transaction, recorded by its hash in ``em_schema_state``;
+        concurrent first connections retry on the commit conflict and then find it applied)."""
         spec = self.lake
-        con = spec.open()
+        macros, rest, digest = lake_schema()
+        con = spec.shared(macros)
         try:
-            macros, rest, digest = lake_schema()
-            con.execute(macros)
             key = (spec.identity, digest)
             if key not in _LAKE_SCHEMA_APPLIED:
                 _retry_conflicts(lambda: _apply_lake_schema(con, rest, digest))
