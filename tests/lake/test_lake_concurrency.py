@@ -48,9 +48,19 @@ def _finish(process: subprocess.Popen) -> str:
     return output
 
 
-def test_the_writer_pool_is_the_file_backends_only():
+def test_the_writer_pool_is_the_file_backends_only(tmp_path):
     assert warehouse_writer_pool("duckdb") == DUCKDB_WRITER_POOL
     assert warehouse_writer_pool("ducklake") is None
+    # The code location loaded with the lake backend puts no step in the writer pool.
+    script = (
+        "from em_assets.definitions import defs\n"
+        "graph = defs.get_repository_def().asset_graph\n"
+        "print(sorted(set().union(*[graph.get(k).pools or set() for k in graph.get_all_asset_keys()])))\n"
+    )
+    env = {**os.environ, "EM_WAREHOUSE_BACKEND": "ducklake", "EM_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "['local_training']"  # tests/test_definitions.py: the file's
 
 
 def test_two_runs_in_separate_processes_write_at_once_and_both_land(lake, tmp_path):
