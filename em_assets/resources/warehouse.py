@@ -24,6 +24,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 import polars as pl
+from pydantic import Field
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from em_assets import environment
@@ -83,8 +84,9 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     path: str = ""
     backend: str = "duckdb"
-    ducklake_catalog: str = ""
-    ducklake_catalog_password: str = ""
+    # Kept out of the resource's repr: a catalog URL may carry its password.
+    ducklake_catalog: str = Field(default="", repr=False)
+    ducklake_catalog_password: str = Field(default="", repr=False)
     ducklake_data_path: str = ""
     s3_region: str = ""
     s3_endpoint_url: str = ""

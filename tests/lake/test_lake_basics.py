@@ -83,6 +83,7 @@ def test_the_password_never_reaches_errors_or_duckdb(postgres, lake_db, tmp_path
     )
     assert in_url.table("models").height == 0  # the password in the URL works too
     assert PASSWORD not in in_url.target and ":***@" in in_url.description
+    assert PASSWORD not in repr(in_url) and PASSWORD not in repr(lake)
 
     wrong = DuckDBWarehouse(
         backend="ducklake",
