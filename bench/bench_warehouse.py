@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -127,7 +128,7 @@ def measure(config: dict, n_writers: int, writes: int, rows: int, reader_every: 
         "write_failed": sum(r["failed"] for r in results),
         "reads": len(ms),
         "read_p50_ms": statistics.median(ms) if ms else float("nan"),
-        "read_p95_ms": ms[int(0.95 * (len(ms) - 1))] if ms else float("nan"),
+        "read_p95_ms": ms[max(0, math.ceil(0.95 * len(ms)) - 1)] if ms else float("nan"),
         "read_max_ms": ms[-1] if ms else float("nan"),
         "read_failed": read_failures,
     }
