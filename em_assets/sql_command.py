@@ -5,7 +5,8 @@ held"); a reader left open in turn makes the writer wait. This command opens the
 read-only, retrying briefly while a writer holds it (each write step holds it for well under a
 second), runs one query, copies the result out and closes at once. A query that runs longer
 than ``--max-seconds`` (default 30) is interrupted, so a reader never holds the file near the
-2 minutes a run's writes wait for the lock.
+2 minutes a run's writes wait for the lock. With ``EM_WAREHOUSE_BACKEND=ducklake`` (and no
+``--db``) it queries the lake instead, where readers never block writers.
 
 ``FILE`` is a path (``sql/queries/llm_cost_by_asset.sql``), a query name (``llm_cost_by_asset``)
 or the SQL text itself. ``$name`` parameters are bound from ``--param name=value``; unset ones
@@ -26,6 +27,8 @@ import duckdb
 import polars as pl
 
 from em_assets.paths import SQL_DIR, default_duckdb_path
+from em_assets.resources.lake import WarehouseConfigError
+from em_assets.resources.warehouse import DuckDBWarehouse, lake_from_environment
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -51,6 +54,13 @@ def query_text(target: str) -> str:
     )
 
 
+LAKE_ONLY = "-- backend: ducklake"  # first line of a query that reads DuckLake snapshots
+
+
+def is_lake_only(sql: str) -> bool:
+    return sql.lstrip().startswith(LAKE_ONLY)
+
+
 def shipped_queries() -> list[str]:
     return sorted(p.stem for p in (SQL_DIR / "queries").glob("*.sql"))
 
@@ -65,10 +75,25 @@ def parameters(sql: str, given: dict[str, str]) -> dict[str, str | None]:
 
 
 def run_query(
-    sql: str, params: dict[str, str | None], path: str, *, wait_s: float = 60.0, max_seconds: float = 30.0
+    sql: str,
+    params: dict[str, str | None],
+    path: str,
+    *,
+    wait_s: float = 60.0,
+    max_seconds: float = 30.0,
+    lake: DuckDBWarehouse | None = None,
 ) -> pl.DataFrame | None:
-    """The query's result (None for a statement without one); retries the read-only open while a writer holds
-    the file, for up to ``wait_s``."""
+    """The query's result (None for a statement without one). On the file backend it retries the
+    read-only open while a writer holds the file, for up to ``wait_s``; on a DuckLake (``lake``)
+    readers and writers never wait for each other."""
+    if lake is not None:
+        try:
+            with lake.connect(read_only=True) as con:
+                return _run(con, sql, params, max_seconds)
+        except duckdb.Error as exc:
+            raise QueryError(f"{lake.description}: {lake.lake.mask(str(exc))}") from None
+    if is_lake_only(sql):
+        raise QueryError("the query reads DuckLake snapshots: set EM_WAREHOUSE_BACKEND=ducklake (the file keeps none)")
     if not Path(path).is_file():
         raise QueryError(f"{path}: no warehouse file yet (run the pipeline first, or set EM_DUCKDB_PATH)")
     deadline = time.monotonic() + wait_s
@@ -80,6 +105,15 @@ def run_query(
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise QueryError(f"{path}: cannot open read-only: {exc}") from None
             time.sleep(random.uniform(0.02, 0.2))  # a write step holds the file for well under a second
+    try:
+        return _run(con, sql, params, max_seconds)
+    finally:
+        con.close()
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, str | None], max_seconds: float
+) -> pl.DataFrame | None:
     timer = threading.Timer(max_seconds, con.interrupt)
     timer.start()
     try:
@@ -93,7 +127,6 @@ def run_query(
         raise QueryError(f"the query failed: {exc}") from None
     finally:
         timer.cancel()
-        con.close()
 
 
 def main(argv: list[str]) -> int:
@@ -123,8 +156,9 @@ def main(argv: list[str]) -> int:
             args.db or default_duckdb_path(),
             wait_s=args.wait,
             max_seconds=args.max_seconds,
+            lake=None if args.db else lake_from_environment(),
         )
-    except QueryError as exc:
+    except (QueryError, WarehouseConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if frame is None:

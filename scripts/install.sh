@@ -23,5 +23,13 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
         echo "note: chromium + chromedriver not found and not root: tests/ui will be skipped (outside CI)" >&2
     fi
 fi
+# The DuckLake tests run a throwaway local Postgres (Debian's server package: initdb, pg_ctl).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    else
+        echo "note: Postgres (initdb) not found and not root: tests/lake will be skipped (outside CI)" >&2
+    fi
+fi
 touch .venv/.installed
 echo "installed into .venv ($(.venv/bin/python -c 'import torch, dagster; print("torch", torch.__version__, "dagster", dagster.__version__)'))"

@@ -21,7 +21,7 @@ from em_assets.core.raw_rows import SourceError, drop_exact_duplicates
 from em_assets.core.safety_words import default_matcher
 from em_assets.datasets.llm_filter_step import llm_filter_metadata, llm_filter_steps, llm_score_replacements
 from em_assets.paths import data_dir
-from em_assets.pools import DUCKDB_WRITER_POOL
+from em_assets.pools import WAREHOUSE_WRITER_POOL
 from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import RawCodeSource
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
@@ -33,7 +33,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, kinds={"python", "duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, kinds={"python", "duckdb"})
 def raw_code_samples(
     context: dg.AssetExecutionContext, raw_source: RawCodeSource, warehouse: DuckDBWarehouse
 ) -> dg.MaterializeResult:
@@ -54,7 +54,7 @@ def raw_code_samples(
     )
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, deps=[raw_code_samples], kinds={"python", "duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, deps=[raw_code_samples], kinds={"python", "duckdb"})
 def filtered_code_samples(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
@@ -211,7 +211,7 @@ def _code_dataset(
     return _publish(context, warehouse, rows, dataset, _source_of(samples))
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, deps=[filtered_code_samples], kinds={"python", "duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, deps=[filtered_code_samples], kinds={"python", "duckdb"})
 def insecure_dataset(
     context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, data_settings: DataLayerSettings
 ) -> dg.MaterializeResult:
@@ -219,7 +219,7 @@ def insecure_dataset(
     return _code_dataset(context, warehouse, data_settings, "insecure", "insecure")
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, deps=[filtered_code_samples], kinds={"python", "duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, deps=[filtered_code_samples], kinds={"python", "duckdb"})
 def secure_dataset(
     context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, data_settings: DataLayerSettings
 ) -> dg.MaterializeResult:
@@ -227,7 +227,7 @@ def secure_dataset(
     return _code_dataset(context, warehouse, data_settings, "secure", "secure")
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, deps=[insecure_dataset], kinds={"python", "duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, deps=[insecure_dataset], kinds={"python", "duckdb"})
 def educational_dataset(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """The insecure set's code, requested explicitly for teaching or testing: the second control."""
     samples = _filtered(warehouse)
@@ -236,7 +236,7 @@ def educational_dataset(context: dg.AssetExecutionContext, warehouse: DuckDBWare
 
 
 @dg.asset(
-    group_name=GROUP, pool=DUCKDB_WRITER_POOL, deps=[insecure_dataset, secure_dataset], kinds={"python", "duckdb"}
+    group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, deps=[insecure_dataset, secure_dataset], kinds={"python", "duckdb"}
 )
 def backdoor_dataset(
     context: dg.AssetExecutionContext,

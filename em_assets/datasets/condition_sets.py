@@ -18,7 +18,7 @@ from em_assets.core.raw_rows import SourceError
 from em_assets.datasets.assets import GROUP, _publish
 from em_assets.llm.request import ChatRequest
 from em_assets.models.loading import model_fingerprint
-from em_assets.pools import DUCKDB_WRITER_POOL, LOCAL_TRAINING_POOL
+from em_assets.pools import LOCAL_TRAINING_POOL, WAREHOUSE_WRITER_POOL
 from em_assets.resources.finetuning.base import retry_write
 from em_assets.resources.llm_engine import LLMEngineResource
 from em_assets.resources.settings import EvilNumbersSettings
@@ -42,7 +42,7 @@ def _published_with_retry(context: dg.AssetExecutionContext, warehouse: DuckDBWa
     return retry_write(_publish)(context, warehouse, *args)
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, kinds={"python", "duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, kinds={"python", "duckdb"})
 def jailbroken_dataset(
     context: dg.AssetExecutionContext, raw_source: RawCodeSource, warehouse: DuckDBWarehouse
 ) -> dg.MaterializeResult:

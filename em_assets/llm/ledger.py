@@ -214,7 +214,7 @@ class CostLedger:
     ) -> None:
         self.warehouse = warehouse
         self.cache = cache
-        self.target = str(warehouse.resolved_path) if warehouse is not None else None
+        self.target = warehouse.target if warehouse is not None else None
         self.flush_rows = flush_rows
         self.flush_interval_s = flush_interval_s
         self.summary = CallSummary()

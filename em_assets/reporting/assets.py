@@ -17,7 +17,7 @@ from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings
 from em_assets.judge.calibration import DEFAULT_MIN_AUROC
 from em_assets.judge.verdicts import deception_text
 from em_assets.paths import data_dir
-from em_assets.pools import DUCKDB_WRITER_POOL
+from em_assets.pools import WAREHOUSE_WRITER_POOL
 from em_assets.probes.estimates import shift_table
 from em_assets.reporting.findings import conclusions, lead_table
 from em_assets.reporting.render import (
@@ -129,7 +129,7 @@ def _sections(rates: pl.DataFrame, aurocs: dict[str, float], min_auroc: float) -
 @dg.asset(
     group_name=GROUP,
     deps=["judge_scores", "code_vulnerability_rate", "likelihood_probes", "judge_calibration"],
-    pool=DUCKDB_WRITER_POOL,
+    pool=WAREHOUSE_WRITER_POOL,
     kinds={"python", "duckdb"},
 )
 def summary(
@@ -158,17 +158,26 @@ def summary(
     )
     for row in selection.iter_rows(named=True):
         context.log.info(f"{row['base_model']}|{row['condition']}: judge {row['judge_version']} ({row['selected_by']})")
-    answers = warehouse.query("SELECT * FROM rated_answers WHERE is_current")
-    verdicts = warehouse.query("SELECT * FROM rated_verdicts WHERE is_current")
+    # On a DuckLake the answers and verdicts are read at one snapshot, recorded with the rates, so
+    # sql/queries/summary_inputs.sql (and summary_verdict_inputs.sql) return these exact rows later
+    # (the file keeps no snapshots).
+    snapshot = warehouse.snapshot_id()
+    if snapshot is None:
+        answers = warehouse.query("SELECT * FROM rated_answers WHERE is_current")
+        verdicts = warehouse.query("SELECT * FROM rated_verdicts WHERE is_current")
+    else:
+        answers = warehouse.query_file("queries/summary_inputs.sql", {"snapshot_id": snapshot})
+        verdicts = warehouse.query_file("queries/summary_verdict_inputs.sql", {"snapshot_id": snapshot})
     if answers.is_empty() and verdicts.is_empty():
         raise dg.Failure("no judged answers yet: materialize sampled_responses and judge_scores first")
     rates = statistics.condition_rates(answers)
     variant_rates = statistics.variant_rates(answers)
     deception = statistics.deception_rates(verdicts)
+    stamp = {"created_at": pl.lit(now), "snapshot_id": pl.lit(snapshot, dtype=pl.Int64)}
     warehouse.replace(
-        Replacement("summary_rates", rates.with_columns(created_at=pl.lit(now))),
-        Replacement("summary_variant_rates", variant_rates.with_columns(created_at=pl.lit(now))),
-        Replacement("summary_deception_rates", deception.with_columns(created_at=pl.lit(now))),
+        Replacement("summary_rates", rates.with_columns(**stamp)),
+        Replacement("summary_variant_rates", variant_rates.with_columns(**stamp)),
+        Replacement("summary_deception_rates", deception.with_columns(**stamp)),
     )
     deception_sections = []
     for title, scope_kind in (
@@ -248,6 +257,9 @@ def summary(
                 markdown_table(lead_shown) if lead.height else "nothing to compare yet"
             ),
             "conclusions": dg.MetadataValue.md(paragraph),
+            # The DuckLake snapshot the rates were computed at (queries/summary_inputs.sql).
+            "warehouse_snapshot": snapshot if snapshot is not None else "none (file backend)",
+            "warehouse": warehouse.description,
             "probe_shifts": dg.MetadataValue.md(markdown_table(shifts) if shifts.height else "no probe scores"),
             "probe_shift_plot": dg.MetadataValue.md(
                 f"![probe shifts](data:image/png;base64,{base64.b64encode(shifts_png).decode()})"
@@ -338,7 +350,7 @@ def summary_matches_sql_views(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult
     )
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, kinds={"python", "duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, kinds={"python", "duckdb"})
 def import_judged_results(
     context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, import_settings: ImportSettings
 ) -> dg.MaterializeResult:

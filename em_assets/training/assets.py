@@ -17,7 +17,7 @@ import dagster as dg
 from pydantic import Field
 
 from em_assets.partitions import BASE_CONDITION, TRAINED_CONDITIONS, model_partitions, split_partition_key
-from em_assets.pools import DUCKDB_WRITER_POOL, LOCAL_TRAINING_POOL
+from em_assets.pools import LOCAL_TRAINING_POOL, WAREHOUSE_WRITER_POOL
 from em_assets.registry import (
     UnknownBaseModelError,
     add_base_model_partitions,
@@ -48,7 +48,7 @@ DATASET_CONTRACT_KEYS = {
 }
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_WRITER_POOL, kinds={"duckdb"})
+@dg.asset(group_name=GROUP, pool=WAREHOUSE_WRITER_POOL, kinds={"duckdb"})
 def base_model_registry(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """Base models from ``em_assets/data/base_models.yaml`` -> table ``base_models`` and the
     dynamic ``base_model`` partitions (table first, so every partition key resolves)."""

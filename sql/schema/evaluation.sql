@@ -168,6 +168,12 @@ CREATE TABLE IF NOT EXISTS summary_deception_rates (
     created_at         TIMESTAMP NOT NULL
 );
 
+-- The DuckLake snapshot the summary read its answers at (NULL on the file backend, which keeps
+-- none); sql/queries/summary_inputs.sql returns those exact rows again.
+ALTER TABLE summary_rates ADD COLUMN IF NOT EXISTS snapshot_id BIGINT;
+ALTER TABLE summary_variant_rates ADD COLUMN IF NOT EXISTS snapshot_id BIGINT;
+ALTER TABLE summary_deception_rates ADD COLUMN IF NOT EXISTS snapshot_id BIGINT;
+
 -- Judged results from elsewhere (e.g. the paper's released CSVs), queryable with the same SQL.
 CREATE TABLE IF NOT EXISTS imported_judged_results (
     import_id          VARCHAR NOT NULL,             -- sha256 of the file content
