@@ -28,14 +28,12 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
-import polars as pl
-
 from em_assets import environment
-from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
+from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.testing.postgres import LocalPostgres
+from em_assets.testing.warehouse_writes import write_once
 
 PASSWORD = "bench-only-password"
 
@@ -56,24 +54,8 @@ def writer(config: dict, tag: str, writes: int, rows: int, start_file: Path, out
     spans, failed = [], 0
     for i in range(writes):
         began = time.time()
-        steps = pl.DataFrame({"step_order": list(range(rows))}).with_columns(
-            step=pl.lit(tag),
-            rows_in=pl.lit(i),
-            rows_out=pl.lit(i),
-            flagged=pl.lit(0),
-            dropping=pl.lit(False),
-            reasons=pl.lit("{}"),
-            seconds=pl.lit(0.0),
-            created_at=pl.lit(datetime(2026, 1, 1)),
-        )
         try:
-            warehouse.replace(Replacement("filter_steps", steps, {"step": tag}))
-            warehouse.append(
-                "finetune_files",
-                pl.DataFrame(
-                    {"provider": [tag], "content_sha256": [f"{tag}-{i}"], "file_id": ["f"], "filename": ["x"]}
-                ).with_columns(n_bytes=pl.lit(1, dtype=pl.Int64), created_at=pl.lit(datetime(2026, 1, 1))),
-            )
+            write_once(warehouse, tag, i, rows)
         except Exception as exc:  # noqa: BLE001 - counted and reported
             failed += 1
             print(f"writer {tag}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)

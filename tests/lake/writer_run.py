@@ -8,14 +8,13 @@ one ``finetune_files`` row per write; OUT_FILE gets the start and end time of ev
 import json
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 from em_assets.resources import warehouse_resource
-from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
+from em_assets.resources.warehouse import DuckDBWarehouse
+from em_assets.testing.warehouse_writes import write_once
 
 
 def main(tag: str, n: int, start_file: Path, out_file: Path) -> int:
@@ -27,23 +26,7 @@ def main(tag: str, n: int, start_file: Path, out_file: Path) -> int:
         spans = []
         for i in range(n):
             began = time.time()
-            steps = pl.DataFrame({"step_order": list(range(i + 1))}).with_columns(
-                step=pl.lit(tag),
-                rows_in=pl.lit(i),
-                rows_out=pl.lit(i),
-                flagged=pl.lit(0),
-                dropping=pl.lit(False),
-                reasons=pl.lit("{}"),
-                seconds=pl.lit(0.0),
-                created_at=pl.lit(datetime(2026, 1, 1)),
-            )
-            warehouse.replace(Replacement("filter_steps", steps, {"step": tag}))
-            warehouse.append(
-                "finetune_files",
-                pl.DataFrame(
-                    {"provider": [tag], "content_sha256": [f"{tag}-{i}"], "file_id": ["f"], "filename": ["x"]}
-                ).with_columns(n_bytes=pl.lit(1, dtype=pl.Int64), created_at=pl.lit(datetime(2026, 1, 1))),
-            )
+            write_once(warehouse, tag, i, rows=i + 1)
             spans.append((began, time.time()))
         out_file.write_text(json.dumps(spans))
 
