@@ -172,6 +172,21 @@ class Page:
             lambda _: (self.find_text(text, exact) or [None])[0], message=f"text {text!r} not shown"
         )
 
+    def click_text(self, text: str, timeout: float = 60) -> None:
+        """Click the element showing ``text``; again if the UI re-rendered it between finding and
+        clicking (a dropdown filling in)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.wait_text(text, timeout).click()
+                return
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def click_button(self, label: str, timeout: float = 30) -> None:
         xpath = f"//button[contains(normalize-space(.),'{label}') and not(@disabled)]"
         self.Wait(self.driver, timeout, poll_frequency=0.5).until(
@@ -238,11 +253,11 @@ def test_a_new_user_materializes_a_partition_and_finds_the_report(dagster_ui, br
 
     # 3. One partition: SmolLM2 x base.
     page.find_text("Select a partition or create one")[0].click()
-    page.wait_text("smollm2-135m-instruct").click()
+    page.click_text("smollm2-135m-instruct")
     browser.find_element(page.By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
     time.sleep(0.5)
     page.find_text("Select a partition or create one")[-1].click()
-    page.wait_text("base").click()
+    page.click_text("base")
     browser.find_element(page.By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # close the dropdown
     page.wait_text("1 partition")
     page.shot("launch_dialog")
