@@ -1,7 +1,10 @@
 """One materialization of the whole graph on a tiny config: real SmolLM2, real LoRA, local
 judge, DuckDB, Dagster on a temp instance — the README's main job in miniature. Then the same
 models answer the paper's deception sets (and insecure with the backdoor trigger too), judged by
-a fake API judge (the project's fake OpenAI server), and the summary reports their rates."""
+a fake API judge (the project's fake OpenAI server), and the summary reports their rates.
+
+It runs twice: on the default one-file DuckDB warehouse and on a DuckLake (catalog in a real local
+Postgres, data in a folder), with the same pinned results on both."""
 
 import base64
 import itertools
@@ -10,6 +13,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from em_assets.core import statistics
 from em_assets.core.questions import load_question_file
 from em_assets.definitions import defs
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings, ProbeSettings
@@ -27,8 +31,15 @@ pytestmark = pytest.mark.slow
 PARTITIONED = ("fine_tuned_model", "sampled_responses", "judge_scores", "code_vulnerability_rate", "likelihood_probes")
 
 
-def test_whole_graph_on_a_tiny_config(data_env, tmp_path, fake_server, monkeypatch):
-    warehouse = DuckDBWarehouse(path=str(data_env / "warehouse" / "em.duckdb"))
+@pytest.fixture(params=["duckdb", "ducklake"])
+def backend_warehouse(request, data_env) -> DuckDBWarehouse:
+    if request.param == "ducklake":
+        return request.getfixturevalue("lake")
+    return DuckDBWarehouse(path=str(data_env / "warehouse" / "em.duckdb"))
+
+
+def test_whole_graph_on_a_tiny_config(backend_warehouse, data_env, tmp_path, fake_server, monkeypatch):
+    warehouse = backend_warehouse
     resources = {
         **defs.get_repository_def().get_top_level_resources(),
         "warehouse": warehouse,
@@ -130,8 +141,31 @@ def test_whole_graph_on_a_tiny_config(data_env, tmp_path, fake_server, monkeypat
     changed = golden.check(warehouse)
     assert not changed, "\n".join(changed[:20])
 
+    # On a lake the summary records its snapshot, whose rows give back its rates (issue 18).
+    past_inputs = snapshot_inputs(warehouse, final, summary)
+
     # --- the deception sets, end to end (issue 15) ---------------------------------------------
     deception_phase(warehouse, instance, everything, resources, data_env, tmp_path, fake_server, monkeypatch)
+    if past_inputs is not None:  # the deception runs added answers since; the past summary's rows stay
+        snapshot, then = past_inputs
+        assert warehouse.query_file("queries/summary_inputs.sql", {"snapshot_id": snapshot}).equals(then)
+
+
+def snapshot_inputs(warehouse, final, summary):
+    """On a lake: (snapshot id, the rows it gives) after checking they recompute the summary's
+    rates; None on the file backend, which keeps no snapshots."""
+    snapshot = final.asset_materializations_for_node("summary")[0].metadata["warehouse_snapshot"].value
+    if not warehouse.is_lake:
+        assert snapshot == "none (file backend)" and summary["snapshot_id"].is_null().all()
+        return None
+    assert isinstance(snapshot, int) and set(summary["snapshot_id"]) == {snapshot}
+    then = warehouse.query_file("queries/summary_inputs.sql", {"snapshot_id": snapshot})
+    recomputed = statistics.condition_rates(then)
+    keys = ["source", "condition", "triggered", "scope_kind", "scope"]
+    joined = summary.join(recomputed, on=keys, suffix="_again")
+    assert joined.height == summary.height == recomputed.height > 0
+    assert (joined["misaligned_rate"].fill_null(-1) == joined["misaligned_rate_again"].fill_null(-1)).all()
+    return snapshot, then
 
 
 def materialize_chains_and_summary(everything, instance, resources, partitioned):

@@ -11,7 +11,7 @@ import pytest
 
 from em_assets.resources.lake import WarehouseConfigError, extension_directory
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement, schema_statements
-from tests.lake.conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 
 def test_extensions_load_from_the_installed_packages_and_nothing_autoinstalls(lake):

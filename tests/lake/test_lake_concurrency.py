@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from em_assets.pools import DUCKDB_WRITER_POOL, warehouse_writer_pool
-from tests.lake.conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 WRITES = 12

@@ -2,9 +2,8 @@
 hand-computed judged answers of tests/evaluation/hand_table.py), the summary's snapshot, and every
 shipped query against the file backend on the same rows.
 
-A slice, not the whole graph: the whole graph trains, samples and judges with SmolLM2 (about
-4 minutes on two cores, tests/test_whole_graph.py on the file backend); the warehouse calls of
-those steps are the same ``replace``/``append``/``query`` the slice exercises.
+The whole graph on a DuckLake, with the real models, is tests/test_whole_graph.py (its
+``ducklake`` case); this slice is the quick check of snapshots and of the shipped queries.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import boto3
 import polars as pl
 
 from em_assets.resources.warehouse import DuckDBWarehouse, Replacement
-from tests.lake.conftest import PASSWORD
+from tests.conftest import PASSWORD
 from tests.scaleout.conftest import TEST_BUCKET, aws_test_credentials, s3_endpoint  # noqa: F401
 
 
