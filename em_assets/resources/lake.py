@@ -8,9 +8,10 @@ them from those packages with autoinstall off, so nothing is ever fetched from t
 
 Dialect: DuckLake has no PRIMARY KEY / UNIQUE constraints, no stored macros, and takes only
 literal column defaults. :func:`lake_dialect` rewrites ``sql/`` for it (constraints dropped, the
-boolean defaults ``false``/``true`` written as the literals ``'false'``/``'true'``), and the
-statistics macros live in the process's in-memory database, on the search path after the lake;
-tables, views and queries stay as written.
+boolean defaults ``false``/``true`` written as the literals ``'false'``/``'true'``), and
+:func:`inline_macros` writes each statistics macro's body into the views that call it, so any
+DuckDB session that attaches the lake reads every view. The macros also live in the process's
+in-memory database, on the search path after the lake, for the queries in ``sql/queries``.
 
 Loading the extensions and attaching costs about a second, so each process opens a lake once
 (:meth:`LakeSpec.shared`) and every warehouse connection is a cursor of it: its own connection
@@ -41,6 +42,9 @@ _INLINE_KEY = re.compile(r"[ \t]+PRIMARY KEY(?=[ \t]*(,|--|\n))")
 _TABLE_KEY = re.compile(r",([ \t]*--[^\n]*)?\n[ \t]*PRIMARY KEY[ \t]*\([^)]*\)")
 _BOOL_DEFAULT = re.compile(r"\bDEFAULT (false|true)\b", re.IGNORECASE)
 _MACRO = re.compile(r"CREATE OR REPLACE MACRO\b.*?;", re.DOTALL)
+_MACRO_PARTS = re.compile(r"CREATE OR REPLACE MACRO\s+(\w+)\s*\(([^)]*)\)\s+AS\s+(.*?);", re.DOTALL)
+# The pieces inlining steps over: string literals, comments, identifiers, one other character.
+_SQL_TOKEN = re.compile(r"'(?:[^']|'')*'|--[^\n]*|[A-Za-z_][A-Za-z0-9_]*|.", re.DOTALL)
 
 
 class WarehouseConfigError(ValueError):
@@ -57,6 +61,57 @@ def lake_dialect(sql: str) -> str:
 def split_macros(sql: str) -> tuple[str, str]:
     """(the ``CREATE OR REPLACE MACRO`` statements, the rest of ``sql``)."""
     return "\n".join(_MACRO.findall(sql)), _MACRO.sub("", sql)
+
+
+def inline_macros(sql: str, macros: str) -> str:
+    """``sql`` with every call of a macro defined in ``macros`` replaced by the macro's body, its
+    parameters replaced by the call's arguments (each in parentheses), nested calls included."""
+    defined = {
+        name: ([p.strip() for p in params.split(",") if p.strip()], body.strip())
+        for name, params, body in _MACRO_PARTS.findall(macros)
+    }
+
+    def expand(text: str) -> str:
+        tokens = _SQL_TOKEN.findall(text)
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            j = i + 1
+            while j < len(tokens) and tokens[j].isspace():
+                j += 1
+            previous = next((t for t in reversed(out) if not t.isspace()), "")
+            if token in defined and j < len(tokens) and tokens[j] == "(" and previous != ".":
+                arguments, i = _call_arguments(tokens, j)
+                params, body = defined[token]
+                if len(arguments) != len(params):
+                    raise ValueError(f"macro {token} takes {len(params)} arguments, called with {len(arguments)}")
+                bound = dict(zip(params, (f"({expand(a).strip()})" for a in arguments), strict=True))
+                out.append("(" + expand("".join(bound.get(t, t) for t in _SQL_TOKEN.findall(body))) + ")")
+            else:
+                out.append(token)
+                i += 1
+        return "".join(out)
+
+    return expand(sql)
+
+
+def _call_arguments(tokens: list[str], open_at: int) -> tuple[list[str], int]:
+    """The argument texts of the call whose ``(`` is ``tokens[open_at]``; the index after ``)``."""
+    arguments, current, depth = [], [], 0
+    for k in range(open_at + 1, len(tokens)):
+        token = tokens[k]
+        if token == ")" and depth == 0:
+            if current or arguments:
+                arguments.append("".join(current))
+            return arguments, k + 1
+        if token == "," and depth == 0:
+            arguments.append("".join(current))
+            current = []
+            continue
+        depth += (token == "(") - (token == ")")
+        current.append(token)
+    raise ValueError("unbalanced parentheses in a macro call")
 
 
 def extension_directory() -> str:

@@ -30,7 +30,15 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from em_assets import environment
 from em_assets.core.statistics import sql_rules
 from em_assets.paths import SQL_DIR, default_duckdb_path, sql_file
-from em_assets.resources.lake import BACKENDS, LakeSpec, WarehouseConfigError, is_conflict, lake_dialect, split_macros
+from em_assets.resources.lake import (
+    BACKENDS,
+    LakeSpec,
+    WarehouseConfigError,
+    inline_macros,
+    is_conflict,
+    lake_dialect,
+    split_macros,
+)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -70,8 +78,10 @@ _SCHEMA_STATE = "em_schema_state"
 
 
 def lake_schema() -> tuple[str, str, str]:
-    """For a DuckLake: (the statistics macros, the rest of the schema, its sha256)."""
+    """For a DuckLake: (the statistics macros, the rest of the schema with the macros written
+    into its views, its sha256)."""
     macros, rest = split_macros(lake_dialect(schema_statements()))
+    rest = inline_macros(rest, macros)
     return macros, rest, hashlib.sha256(rest.encode()).hexdigest()
 
 

@@ -87,7 +87,7 @@ def _canonical(frame: pl.DataFrame) -> list[str]:
     return sorted(repr(row) for row in rounded.rows())
 
 
-def test_every_shipped_query_returns_the_same_rows_on_both_backends(lake, warehouse, data_env):
+def test_every_shipped_query_and_view_returns_the_same_rows_on_both_backends(lake, warehouse, data_env):
     _graph_slice(warehouse)
     with lake.connect() as con:  # the file's rows, copied table by table into the lake
         con.execute(f"ATTACH '{warehouse.resolved_path}' AS file_backend (READ_ONLY)")
@@ -112,3 +112,21 @@ def test_every_shipped_query_returns_the_same_rows_on_both_backends(lake, wareho
         assert _canonical(lake_rows) == _canonical(file_rows), path.name
         compared += bool(file_rows.height)
     assert compared >= 8  # most queries have rows to compare on this data
+
+    # Every view, read from a plain DuckDB session that only attaches the lake (no project
+    # macros in it, as in any SQL client), gives the file's rows.
+    with warehouse.connect(read_only=True) as con:
+        views = [v for (v,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+    plain = lake.lake.open()
+    try:
+        assert plain.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE 'em\\_%' ESCAPE '\\'"
+        ).fetchone() == (0,)
+        with_rows = 0
+        for view in views:
+            lake_rows = plain.execute(f"SELECT * FROM {view}").pl()
+            assert _canonical(lake_rows) == _canonical(warehouse.table(view)), view
+            with_rows += bool(lake_rows.height)
+    finally:
+        plain.close()
+    assert len(views) >= 15 and with_rows >= 10
