@@ -25,14 +25,6 @@ import time
 from pathlib import Path
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -52,7 +44,7 @@ def main() -> int:
     from em_assets.cli import PARTITIONED_STAGE, data_stage_keys
     from em_assets.definitions import defs
     from em_assets.partitions import BASE_MODEL_DIMENSION, model_partition_key
-    from em_assets.process_memory import PeakWindow
+    from em_assets.process_memory import PeakWindow, current_rss_bytes
 
     instance = dg.DagsterInstance.get()
     repo = defs.get_repository_def()
@@ -86,7 +78,7 @@ def main() -> int:
                 partition_key=key,
             )
         assert result.success
-        rows.append((round_, time.perf_counter() - started, memory.peak_bytes, rss_bytes()))
+        rows.append((round_, time.perf_counter() - started, memory.peak_bytes, current_rss_bytes()))
         print(f"round {round_} done", file=sys.stderr, flush=True)
 
     mib = 2**20

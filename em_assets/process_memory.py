@@ -10,16 +10,27 @@ import resource
 _open: list[PeakWindow] = []
 
 
-def current_peak_bytes() -> int:
-    """The kernel's peak RSS since the last reset (VmHWM), else the lifetime peak."""
+def _status_bytes(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status in bytes; None where there is none (not Linux)."""
     try:
         with open("/proc/self/status") as handle:
             for line in handle:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return None
+
+
+def current_peak_bytes() -> int:
+    """The kernel's peak RSS since the last reset (VmHWM), else the lifetime peak."""
+    peak = _status_bytes("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_rss_bytes() -> int:
+    """The RSS now (VmRSS); 0 where the kernel does not say."""
+    return _status_bytes("VmRSS") or 0
 
 
 def reset_peak() -> bool:
