@@ -13,7 +13,6 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from em_assets.core import statistics
 from em_assets.core.questions import load_question_file
 from em_assets.definitions import defs
 from em_assets.evaluation.settings import EvaluationSettings, JudgeSettings, ProbeSettings
@@ -25,6 +24,7 @@ from em_assets.resources.warehouse import DuckDBWarehouse
 from em_assets.testing.fake_openai import FakeChoice, FakeTokenLogprob
 from tests.conftest import require_reference_dir
 from tests.golden import pinned as golden
+from tests.lake.snapshots import assert_rates_recompute
 
 pytestmark = pytest.mark.slow
 
@@ -160,11 +160,7 @@ def snapshot_inputs(warehouse, final, summary):
         return None
     assert isinstance(snapshot, int) and set(summary["snapshot_id"]) == {snapshot}
     then = warehouse.query_file("queries/summary_inputs.sql", {"snapshot_id": snapshot})
-    recomputed = statistics.condition_rates(then)
-    keys = ["source", "condition", "triggered", "scope_kind", "scope"]
-    joined = summary.join(recomputed, on=keys, suffix="_again")
-    assert joined.height == summary.height == recomputed.height > 0
-    assert (joined["misaligned_rate"].fill_null(-1) == joined["misaligned_rate_again"].fill_null(-1)).all()
+    assert_rates_recompute(summary, then)
     return snapshot, then
 
 

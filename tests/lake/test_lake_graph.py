@@ -23,6 +23,7 @@ from em_assets.resources.settings import DataLayerSettings
 from em_assets.resources.sources import RawCodeSource
 from em_assets.sql_command import is_lake_only
 from tests.evaluation.hand_table import seed_deception, seed_warehouse
+from tests.lake.snapshots import assert_rates_recompute
 
 NAMED_JUDGE = {"ops": {"summary": {"config": {"judge_version": "j1"}}}}
 
@@ -67,12 +68,7 @@ def test_the_graph_slice_runs_on_ducklake_and_a_summary_can_be_recomputed_from_i
     again = lake.query_file("queries/summary_inputs.sql", {"snapshot_id": snapshot})
     assert again.equals(then) and set(then.filter(pl.col("source_kind") == "run")["source"]) == {"run1"}
     # ... and the rates computed from them are the summary's.
-    recomputed = statistics.condition_rates(again)
-    keys = ["source", "condition", "triggered", "scope_kind", "scope"]
-    joined = rates.join(recomputed, on=keys, suffix="_again")
-    assert joined.height == rates.height == recomputed.height
-    assert (joined["misaligned_rate"].fill_null(-1) == joined["misaligned_rate_again"].fill_null(-1)).all()
-    assert (joined["n_judged"] == joined["n_judged_again"]).all()
+    assert_rates_recompute(rates, again)
     # The verdicts too: the later run's are not among the past summary's, whose deception rates they give.
     seed_deception(lake, eval_run="run2", base_model="m2")
     verdicts_again = lake.query_file("queries/summary_verdict_inputs.sql", {"snapshot_id": snapshot})
