@@ -12,7 +12,8 @@ Columns: round, wall seconds, the round's peak RSS (its own window, the training
 resets included), its change from round 1, and RSS once the round ended.
 
 Run: ``.venv/bin/python bench/bench_memory.py`` (default: 3 rounds of ``insecure`` with the
-embedded defaults; ~5 min a round on 2 cores). ``--precision bf16`` trains in bf16 instead.
+embedded defaults; a round takes about as long as one trained partition of ``make run``, see
+docs/benchmarks.md). ``--precision bf16`` trains in bf16 instead.
 """
 
 from __future__ import annotations
