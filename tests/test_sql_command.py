@@ -12,12 +12,14 @@ import duckdb
 from tests.conftest import REPO
 
 # A writer as a run's steps are: one write connection after another, each held a while
-# (schema, an insert, some work) with only a moment between them.
+# (schema, an insert, some work) with only a moment between them. It writes until the test
+# drops a stop file, so the queries below always meet it however slowly they start.
 WRITER = """
-import sys, time
+import pathlib, sys, time
 from em_assets.resources.warehouse import DuckDBWarehouse
-warehouse = DuckDBWarehouse(path=sys.argv[1])
-for i in range(int(sys.argv[2])):
+warehouse, stop = DuckDBWarehouse(path=sys.argv[1]), pathlib.Path(sys.argv[2])
+i = 0
+while not stop.exists() and i < 2000:
     with warehouse.connect() as con:
         con.execute("CREATE TABLE IF NOT EXISTS probe_writes (i INTEGER)")
         con.execute("INSERT INTO probe_writes VALUES (?)", [i])
@@ -25,15 +27,16 @@ for i in range(int(sys.argv[2])):
             print("writing", flush=True)  # and holding the file for a while
             time.sleep(0.5)
         time.sleep(0.05)
+    i += 1
+    print(i, flush=True)
 """
-STEPS = 20  # ~0.3 s each (the schema runs on every write connection)
 
 
 def test_queries_during_writes_are_answered_and_the_writer_never_fails(tmp_path):
-    path = tmp_path / "em.duckdb"
+    path, stop = tmp_path / "em.duckdb", tmp_path / "stop"
     env = {**os.environ, "PYTHONPATH": str(REPO), "EM_DUCKDB_PATH": str(path)}
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(STEPS)],
+        [sys.executable, "-c", WRITER, str(path), str(stop)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -64,13 +67,21 @@ def test_queries_during_writes_are_answered_and_the_writer_never_fails(tmp_path)
             out, err = query.communicate(timeout=120)
             assert query.returncode == 0, err
             answers.append(int(out.splitlines()[1]))
-        assert all(n < STEPS for n in answers)  # answered while the writes went on
+        assert min(answers) >= 1
+        # The writer was busy for the whole life of both queries; it must go on past them.
+        written = 0
+        while written < max(answers) + 2:
+            line = writer.stdout.readline()
+            assert line, f"the writer stopped early: {writer.stderr.read()[-2000:]}"
+            written = int(line)
+        stop.touch()
+        written = int(([str(written)] + writer.stdout.read().split())[-1])
         assert writer.wait(120) == 0, writer.stderr.read()[-2000:]
     finally:
         if writer.poll() is None:
             writer.kill()
     with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM probe_writes").fetchone()[0] == STEPS  # every write landed
+        assert con.execute("SELECT count(*) FROM probe_writes").fetchone()[0] == written  # every write landed
 
 
 def test_a_shipped_query_runs_by_name_with_its_parameters_and_bad_ones_are_named(tmp_path):
