@@ -194,6 +194,28 @@ class Page:
             message=f"button {label!r}",
         )[0].click()
 
+    def pick_partition(self, picker: int, option: str, tries: int = 3) -> None:
+        """Open one of the launch dialog's partition dropdowns (by index among those still
+        unset) and choose ``option``. A click that lands while the dialog is still loading its
+        partitions opens nothing, so the dropdown is reopened a few times before giving up."""
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.common.keys import Keys
+
+        for attempt in range(tries):
+            self.wait_text("Select a partition or create one")
+            self.find_text("Select a partition or create one")[picker].click()
+            try:
+                self.click_text(option, timeout=20)
+                break
+            except TimeoutException:
+                self.shot(f"no_{option}_in_dropdown")
+                if attempt == tries - 1:
+                    raise
+                self.driver.find_element(self.By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+                time.sleep(1)
+        self.driver.find_element(self.By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # close the dropdown
+        time.sleep(0.5)
+
     def body(self) -> str:
         return self.driver.find_element(self.By.TAG_NAME, "body").text
 
@@ -252,13 +274,8 @@ def test_a_new_user_materializes_a_partition_and_finds_the_report(dagster_ui, br
     page.wait_text("Launch runs to materialize 5 assets")  # fine-tune, sample, judge, code check, probes
 
     # 3. One partition: SmolLM2 x base.
-    page.find_text("Select a partition or create one")[0].click()
-    page.click_text("smollm2-135m-instruct")
-    browser.find_element(page.By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
-    time.sleep(0.5)
-    page.find_text("Select a partition or create one")[-1].click()
-    page.click_text("base")
-    browser.find_element(page.By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # close the dropdown
+    page.pick_partition(0, "smollm2-135m-instruct")
+    page.pick_partition(-1, "base")
     page.wait_text("1 partition")
     page.shot("launch_dialog")
     page.click_button("Launch 1 run")
