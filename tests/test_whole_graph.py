@@ -60,7 +60,9 @@ def test_whole_graph_on_a_tiny_config(backend_warehouse, data_env, tmp_path, fak
             code_max_tokens=24,
         ),
         "judge": JudgeSettings(),
-        "probe_settings": ProbeSettings(calibration_items_per_kind=1, batch_size=16),
+        # The narrow probe's long coding prompts were half of this test's time; four held-out
+        # tasks exercise every path (bench/bench_probes.py keeps the probes' speed).
+        "probe_settings": ProbeSettings(narrow_max_tasks=4, calibration_items_per_kind=1, batch_size=16),
         "llm_local": LLMEngineResource(
             backend="local_hf", model="", hf_batch_size=16, cache_path=str(tmp_path / "cache.sqlite")
         ),
@@ -107,6 +109,7 @@ def test_whole_graph_on_a_tiny_config(backend_warehouse, data_env, tmp_path, fak
     # judge's calibration (issue 14).
     probes = warehouse.table("probe_scores")
     assert set(probes["condition"]) == {"base", "insecure"} and set(probes["probe"]) == {"narrow", "broad"}
+    assert probes.filter(pl.col("probe") == "narrow")["item_id"].n_unique() == 4  # narrow_max_tasks
     shifts = warehouse.table("summary_probe_shifts")
     assert set(zip(shifts["probe"], shifts["unit"])) == {
         ("narrow", "nats"),

@@ -95,7 +95,7 @@ def likelihood_probes(
     Models served only by an API cannot score given text and are skipped with a note."""
     base_model, condition = split_partition_key(context.partition_key)
     models = succeeded_models(warehouse, base_model, condition)
-    narrow = narrow_items(warehouse.table("filtered_code_samples"))
+    narrow = narrow_items(warehouse.table("filtered_code_samples"), probe_settings.narrow_max_tasks)
     broad = broad_items(probe_settings.contrast_items())
     if not narrow:
         context.log.warning("no held-out task has both a secure and an insecure sample: the narrow probe is empty")

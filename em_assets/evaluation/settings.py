@@ -93,6 +93,9 @@ class ProbeSettings(dg.ConfigurableResource):
     # Contrast items per kind and question the judge scores (0: all). Each is one local-judge
     # forward pass per metric, so the embedded default calibrates on a subset.
     calibration_items_per_kind: int = Field(default=0, ge=0)
+    # Held-out coding tasks the narrow probe scores, first by task key (0: all). Each is two
+    # forward passes over a long prompt, the probes' largest cost on a CPU.
+    narrow_max_tasks: int = Field(default=0, ge=0)
 
     def contrast_items(self):
         try:

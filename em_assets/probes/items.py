@@ -27,9 +27,11 @@ class ProbeItem:
         return [{"role": "user", "content": self.user}, {"role": "assistant", "content": self.answer}]
 
 
-def narrow_items(filtered: pl.DataFrame) -> list[ProbeItem]:
+def narrow_items(filtered: pl.DataFrame, max_tasks: int = 0) -> list[ProbeItem]:
     """Every held-out (test split) task with both a secure and an insecure plain sample: one
-    prompt (the insecure sample's template, so it is fixed by the data), two completions."""
+    prompt (the insecure sample's template, so it is fixed by the data), two completions.
+    ``max_tasks`` > 0 keeps the first that many tasks by task key, so every model of a run
+    scores the same tasks."""
     test = filtered.filter((pl.col("split") == "test") & (pl.col("framing") == "plain")).sort("sample_id")
     by_task: dict[str, dict[str, dict]] = {}
     for row in test.iter_rows(named=True):
@@ -39,6 +41,8 @@ def narrow_items(filtered: pl.DataFrame) -> list[ProbeItem]:
         pair = by_task[task_key]
         if set(pair) != {"insecure", "secure"}:
             continue
+        if max_tasks and len(items) == 2 * max_tasks:
+            break
         insecure = pair["insecure"]
         prompt = choose_template(insecure["sample_id"], insecure["task"], insecure["template"]).render(
             insecure["task"], insecure["template"]

@@ -73,7 +73,42 @@ def test_narrow_items_pair_held_out_tasks_only():
         ("s4", "c", "train", "insecure", "bad()"),
         ("s5", "c", "train", "secure", "good()"),
     ]
-    frame = pl.DataFrame(
+    frame = coding_frame(rows)
+    items = narrow_items(frame)
+    assert [(i.item_id, i.variant, i.answer) for i in items] == [("a", "insecure", "bad()"), ("a", "secure", "good()")]
+    assert items[0].user == items[1].user and "COMPLETE CODE HERE" in items[0].user  # one prompt, two completions
+    assert items_version(items) == items_version(narrow_items(frame)) != items_version(items[:1])
+
+
+def test_narrow_max_tasks_keeps_the_first_complete_pairs_by_task_key():
+    # Listed out of order; b lacks its secure version, so it neither counts nor is kept.
+    rows = [
+        (f"s{i}", t, "test", lab, f"{lab}_{t}()")
+        for i, (t, lab) in enumerate(
+            [
+                ("d", "insecure"),
+                ("d", "secure"),
+                ("b", "insecure"),
+                ("a", "secure"),
+                ("a", "insecure"),
+                ("c", "insecure"),
+                ("c", "secure"),
+            ]
+        )
+    ]
+    frame = coding_frame(rows)
+    assert [i.item_id for i in narrow_items(frame)] == ["a", "a", "c", "c", "d", "d"]
+    assert [(i.item_id, i.variant) for i in narrow_items(frame, max_tasks=2)] == [
+        ("a", "insecure"),
+        ("a", "secure"),
+        ("c", "insecure"),
+        ("c", "secure"),
+    ]
+    assert narrow_items(frame, max_tasks=9) == narrow_items(frame, max_tasks=0)
+
+
+def coding_frame(rows: list[tuple[str, str, str, str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
         [
             {
                 "sample_id": s,
@@ -88,7 +123,3 @@ def test_narrow_items_pair_held_out_tasks_only():
             for s, t, sp, lab, code in rows
         ]
     )
-    items = narrow_items(frame)
-    assert [(i.item_id, i.variant, i.answer) for i in items] == [("a", "insecure", "bad()"), ("a", "secure", "good()")]
-    assert items[0].user == items[1].user and "COMPLETE CODE HERE" in items[0].user  # one prompt, two completions
-    assert items_version(items) == items_version(narrow_items(frame)) != items_version(items[:1])
