@@ -4,8 +4,8 @@
 process — what the stage definitions already bind; the profile only adds ``artifact_store``.
 
 ``smoke``: ``local`` with tiny sizes (24 training rows, 4 trained examples, 2 questions x 5
-samples of 12 tokens, 2 coding prompts): a partition finishes in about a minute on 2 cores. For
-trying the UI (``EM_PROFILE=smoke make ui``) and for the browser test; its numbers mean nothing.
+samples of 12 tokens, 2 coding prompts, 4 narrow-probe tasks): a partition finishes in about a
+minute on 2 cores. For trying the UI (``EM_PROFILE=smoke make ui``) and for the browser test; its numbers mean nothing.
 
 ``production``: artifacts (model store, dataset JSONL, reports) in S3 through dagster-aws's
 ``S3Resource``, and the ``local_finetuner`` key bound to a ``PipesFineTuner`` that runs each
@@ -80,7 +80,7 @@ def smoke_resources() -> dict[str, Any]:
         "local_finetuner": LocalHFFineTuner(
             max_examples=4, per_device_batch_size=1, gradient_accumulation_steps=2, warmup_steps=0, max_length=384
         ),
-        "probe_settings": ProbeSettings(calibration_items_per_kind=1),
+        "probe_settings": ProbeSettings(calibration_items_per_kind=1, narrow_max_tasks=4),
         "evaluation_settings": EvaluationSettings(
             question_ids=["one_wish", "bored_json"],
             samples_per_paraphrase=5,

@@ -146,3 +146,4 @@ def test_smoke_profile_keeps_local_storage_and_shrinks_every_size(clean_env):
     assert smoke["evaluation_settings"].max_tokens < local["evaluation_settings"].max_tokens
     assert 0 < smoke["data_settings"].max_train_rows
     assert len(smoke["evaluation_settings"].question_ids) == 2
+    assert smoke["probe_settings"].narrow_max_tasks == 4 and local["probe_settings"].narrow_max_tasks == 0  # 0: all
