@@ -5,7 +5,8 @@ process — what the stage definitions already bind; the profile only adds ``art
 
 ``smoke``: ``local`` with tiny sizes (24 training rows, 4 trained examples, 2 questions x 5
 samples of 12 tokens, 2 coding prompts, 4 narrow-probe tasks): a partition finishes in about a
-minute on 2 cores. For trying the UI (``EM_PROFILE=smoke make ui``) and for the browser test; its numbers mean nothing.
+minute on 2 cores. For trying the UI (``EM_PROFILE=smoke make ui``) and for the browser test;
+its numbers mean nothing.
 
 ``production``: artifacts (model store, dataset JSONL, reports) in S3 through dagster-aws's
 ``S3Resource``, and the ``local_finetuner`` key bound to a ``PipesFineTuner`` that runs each
