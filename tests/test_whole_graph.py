@@ -60,7 +60,7 @@ def test_whole_graph_on_a_tiny_config(backend_warehouse, data_env, tmp_path, fak
             code_max_tokens=24,
         ),
         "judge": JudgeSettings(),
-        # The narrow probe's long coding prompts were half of this test's time; four held-out
+        # The narrow probe's long coding prompts are this test's largest cost; four held-out
         # tasks exercise every path (bench/bench_probes.py keeps the probes' speed).
         "probe_settings": ProbeSettings(narrow_max_tasks=4, calibration_items_per_kind=1, batch_size=16),
         "llm_local": LLMEngineResource(
